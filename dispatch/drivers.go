@@ -1,0 +1,339 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ridehail/dispatch/geo"
+)
+
+// Fix is one GPS position report from a driver. TS is the device's Unix ms
+// timestamp, used to order fixes; freshness is judged by the server's clock.
+type Fix struct {
+	Lat      float64  `json:"lat"`
+	Lon      float64  `json:"lon"`
+	TS       int64    `json:"ts"`
+	Heading  *float64 `json:"heading,omitempty"`
+	Speed    *float64 `json:"speed,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+}
+
+// DriverState is what a (re)connecting driver is told: its record, its
+// live ride and its pending offer.
+type DriverState struct {
+	Driver *Driver
+	Ride   *Ride
+	Offer  *OfferEvent
+}
+
+// DriverConnected registers a driver's connection. A driver that was
+// offline becomes available; a driver with a live ride or a pending offer
+// keeps it (reconnect within the grace period).
+func (e *Engine) DriverConnected(ctx context.Context, driverID string) (*DriverState, error) {
+	if driverID == "" {
+		return nil, Errorf(CodeInvalid, "driver id is required")
+	}
+	d, err := e.updateDriver(ctx, driverID, true, func(d *Driver) error {
+		d.Connected, d.DisconnectedAt = true, 0
+		if d.Status == DriverOffline {
+			d.Status = DriverAvailable
+			d.WantsOffline = false
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.loc.SetAvailable(ctx, driverID, d.Status == DriverAvailable); err != nil {
+		return nil, err
+	}
+	_ = e.sched.Cancel(ctx, "driver:"+driverID)
+	return e.driverState(ctx, d)
+}
+
+// DriverStateOf returns a driver's current state.
+func (e *Engine) DriverStateOf(ctx context.Context, driverID string) (*DriverState, error) {
+	d, err := e.drivers.Driver(ctx, driverID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, Errorf(CodeNotFound, "driver %q not found", driverID)
+		}
+		return nil, err
+	}
+	return e.driverState(ctx, d)
+}
+
+func (e *Engine) driverState(ctx context.Context, d *Driver) (*DriverState, error) {
+	st := &DriverState{Driver: d}
+	if d.Status == DriverOnTrip && d.RideID != "" {
+		if r, err := e.rides.Ride(ctx, d.RideID); err == nil {
+			st.Ride = r
+		}
+	}
+	if d.Status == DriverReserved && d.OfferRideID != "" {
+		if r, err := e.rides.Ride(ctx, d.OfferRideID); err == nil {
+			if o := r.offer(d.OfferID); o != nil && o.State == OfferPending {
+				st.Offer = &OfferEvent{
+					Type: "offer", OfferID: o.ID, RideID: r.ID, Pickup: r.Pickup, Dropoff: r.Dropoff,
+					Fare: r.Fare, PickupDistanceM: round1(o.PickupDistanceM), ExpiresAt: o.ExpiresAt,
+				}
+			}
+		}
+	}
+	return st, nil
+}
+
+// DriverDisconnected records that a driver's connection is gone. An idle
+// driver goes offline at once; a pending offer counts as declined; a live
+// ride waits DisconnectGrace for the driver to come back.
+func (e *Engine) DriverDisconnected(ctx context.Context, driverID string) error {
+	now := e.clock.Now()
+	d, err := e.updateDriver(ctx, driverID, false, func(d *Driver) error {
+		d.Connected, d.DisconnectedAt = false, now.UnixMilli()
+		if d.Status == DriverAvailable {
+			d.Status = DriverOffline
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	switch d.Status {
+	case DriverOffline:
+		return e.loc.Remove(ctx, driverID)
+	case DriverReserved:
+		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && ErrorCode(err) != CodeNotFound {
+			e.log.Warn("decline on disconnect", "driver", driverID, "err", err)
+		}
+		return e.loc.Remove(ctx, driverID)
+	case DriverOnTrip:
+		return e.sched.Schedule(ctx, "driver:"+driverID, now.Add(e.cfg.DisconnectGrace))
+	}
+	return nil
+}
+
+// driverTimer runs when a disconnected driver's grace period ends: a ride
+// not yet started goes back to matching.
+func (e *Engine) driverTimer(ctx context.Context, driverID string) error {
+	defer func() { _ = e.sched.Cancel(ctx, "driver:"+driverID) }()
+	d, err := e.drivers.Driver(ctx, driverID)
+	if err != nil {
+		return err
+	}
+	now := e.clock.Now()
+	if d.Connected || d.Status != DriverOnTrip || now.UnixMilli() < d.DisconnectedAt+e.cfg.DisconnectGrace.Milliseconds() {
+		return nil
+	}
+	_, err = e.rematch(ctx, driverID, d.RideID, "driver_lost")
+	return err
+}
+
+// SetDriverStatus handles a driver's status message: available or offline.
+// Going offline with a pending offer declines it; with a live ride it takes
+// effect when the ride ends.
+func (e *Engine) SetDriverStatus(ctx context.Context, driverID string, status DriverStatus) (*Driver, error) {
+	if status != DriverAvailable && status != DriverOffline {
+		return nil, Errorf(CodeInvalid, "status must be \"available\" or \"offline\"")
+	}
+	d, err := e.updateDriver(ctx, driverID, true, func(d *Driver) error {
+		switch {
+		case status == DriverAvailable && d.Status == DriverOffline:
+			d.Status, d.WantsOffline = DriverAvailable, false
+			d.Connected = true
+		case status == DriverAvailable:
+			d.WantsOffline = false
+		case d.Status == DriverAvailable:
+			d.Status = DriverOffline
+		case d.Status == DriverReserved || d.Status == DriverOnTrip:
+			d.WantsOffline = true
+		default:
+			return errNoChange
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if status == DriverOffline && d.Status == DriverReserved {
+		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && ErrorCode(err) != CodeNotFound {
+			return nil, err
+		}
+		return e.drivers.Driver(ctx, driverID)
+	}
+	return d, nil
+}
+
+// UpdateLocation ingests one fix: it validates it, moves the driver in the
+// index and, while the driver has a live ride, forwards the position with
+// an ETA to the ride's rider. Fixes older than the driver's last one are
+// rejected.
+func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) error {
+	p := geo.Point{Lat: f.Lat, Lon: f.Lon}
+	if err := validatePoint("location", p); err != nil {
+		e.stats.fixesRejected.Add(1)
+		return err
+	}
+	now := e.clock.Now()
+	nowMs := now.UnixMilli()
+	if f.TS <= 0 {
+		f.TS = nowMs
+	}
+	if f.TS > nowMs+e.cfg.MaxFixAhead.Milliseconds() {
+		e.stats.fixesRejected.Add(1)
+		return Errorf(CodeInvalid, "ts is in the future")
+	}
+	tr := e.tracks.get(driverID)
+	tr.mu.Lock()
+	if f.TS < tr.lastTS {
+		tr.mu.Unlock()
+		e.stats.fixesRejected.Add(1)
+		return Errorf(CodeInvalid, "fix is older than the previous one")
+	}
+	if tr.checked == 0 || nowMs-tr.checked >= 1000 {
+		e.refreshTrack(ctx, driverID, tr, nowMs)
+	}
+	if tr.status == DriverOffline || (tr.status == "" && tr.checked > 0) {
+		tr.mu.Unlock()
+		e.stats.fixesRejected.Add(1)
+		return Errorf(CodePrecondition, "driver is offline: send status available first")
+	}
+	prev, hadPrev := tr.last, tr.lastTS > 0
+	tr.lastTS, tr.last = f.TS, p
+	var fwd *DriverLocationEvent
+	if tr.rideID != "" {
+		if tr.rideStatus == RideInProgress && hadPrev {
+			tr.odometer += geo.Distance(prev, p)
+		}
+		target := tr.pickup
+		if tr.rideStatus == RideInProgress {
+			target = tr.dropoff
+		}
+		fwd = &DriverLocationEvent{Type: "driver_location", RideID: tr.rideID, Lat: p.Lat, Lon: p.Lon, TS: f.TS,
+			ETAS: math.Round(e.eta(p, target))}
+	}
+	tr.mu.Unlock()
+	if err := e.loc.Update(ctx, driverID, p, nowMs); err != nil {
+		e.stats.fixesRejected.Add(1)
+		return Errorf(CodeInvalid, "%v", err)
+	}
+	e.stats.fixesAccepted.Add(1)
+	if fwd != nil {
+		e.notify.NotifyRide(ctx, fwd.RideID, *fwd)
+	}
+	return nil
+}
+
+// eta estimates seconds to drive from a to b.
+func (e *Engine) eta(a, b geo.Point) float64 {
+	return geo.Distance(a, b) * e.cfg.DetourFactor / (e.cfg.AvgSpeedKmh / 3.6)
+}
+
+// refreshTrack re-reads the driver's record (and live ride) into its
+// track. tr.mu is held.
+func (e *Engine) refreshTrack(ctx context.Context, driverID string, tr *track, nowMs int64) {
+	tr.checked = nowMs
+	d, err := e.drivers.Driver(ctx, driverID)
+	if err != nil {
+		tr.status, tr.rideID = "", ""
+		return
+	}
+	tr.status = d.Status
+	if d.Status != DriverOnTrip || d.RideID == "" {
+		tr.rideID = ""
+		return
+	}
+	if tr.rideID != d.RideID {
+		tr.odometer = 0
+	}
+	r, err := e.rides.Ride(ctx, d.RideID)
+	if err != nil {
+		tr.rideID = ""
+		return
+	}
+	tr.rideID, tr.rideStatus, tr.pickup, tr.dropoff = r.ID, r.Status, r.Pickup, r.Dropoff
+}
+
+// Nearby returns the available, fresh drivers within radius metres of
+// center, nearest first, at most limit.
+func (e *Engine) Nearby(ctx context.Context, center geo.Point, radius float64, limit int) ([]Candidate, error) {
+	if err := validatePoint("center", center); err != nil {
+		return nil, err
+	}
+	if radius <= 0 || radius > 50000 || math.IsNaN(radius) {
+		return nil, Errorf(CodeInvalid, "radius_m must be within (0, 50000]")
+	}
+	if limit <= 0 || limit > 100 {
+		return nil, Errorf(CodeInvalid, "limit must be within [1, 100]")
+	}
+	seenAfter := e.clock.Now().Add(-e.cfg.StaleAfter).UnixMilli()
+	return e.loc.Nearest(ctx, center, radius, limit, seenAfter, nil)
+}
+
+// track is the engine's per-driver ingest state on this node: the last
+// fix, and a cache (refreshed at most once a second, and invalidated on
+// every status change made here) of the driver's status and live ride.
+type track struct {
+	mu         sync.Mutex
+	lastTS     int64
+	last       geo.Point
+	checked    int64
+	status     DriverStatus
+	rideID     string
+	rideStatus RideStatus
+	pickup     geo.Point
+	dropoff    geo.Point
+	odometer   float64
+}
+
+type trackTable struct {
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[string]*track
+	}
+}
+
+func (t *trackTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = make(map[string]*track)
+	}
+}
+
+func (t *trackTable) get(id string) *track {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	s := &t.shards[h%uint32(len(t.shards))]
+	s.mu.Lock()
+	tr, ok := s.m[id]
+	if !ok {
+		tr = &track{}
+		s.m[id] = tr
+	}
+	s.mu.Unlock()
+	return tr
+}
+
+func (t *trackTable) invalidate(id string) {
+	tr := t.get(id)
+	tr.mu.Lock()
+	tr.checked = 0
+	tr.mu.Unlock()
+}
+
+// odometer returns the distance driven on the current trip, as seen here.
+func (t *trackTable) odometer(id, rideID string) float64 {
+	tr := t.get(id)
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if tr.rideID != rideID {
+		return 0
+	}
+	return tr.odometer
+}
+
+var _ = time.Second

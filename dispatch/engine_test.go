@@ -1,0 +1,525 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ridehail/dispatch/dispatch"
+	"github.com/ridehail/dispatch/geo"
+)
+
+// fakeClock is a settable clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// recorder is a Notifier that keeps every event.
+type recorder struct {
+	mu      sync.Mutex
+	drivers map[string][]dispatch.Event
+	rides   map[string][]dispatch.Event
+}
+
+func newRecorder() *recorder {
+	return &recorder{drivers: map[string][]dispatch.Event{}, rides: map[string][]dispatch.Event{}}
+}
+
+func (r *recorder) NotifyDriver(_ context.Context, id string, ev dispatch.Event) {
+	r.mu.Lock()
+	r.drivers[id] = append(r.drivers[id], ev)
+	r.mu.Unlock()
+}
+
+func (r *recorder) NotifyRide(_ context.Context, id string, ev dispatch.Event) {
+	r.mu.Lock()
+	r.rides[id] = append(r.rides[id], ev)
+	r.mu.Unlock()
+}
+
+func (r *recorder) driver(id string) []dispatch.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]dispatch.Event(nil), r.drivers[id]...)
+}
+
+func (r *recorder) ride(id string) []dispatch.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]dispatch.Event(nil), r.rides[id]...)
+}
+
+// offersTo returns the offers driver id received.
+func (r *recorder) offersTo(id string) []dispatch.OfferEvent {
+	var out []dispatch.OfferEvent
+	for _, ev := range r.driver(id) {
+		if o, ok := ev.(dispatch.OfferEvent); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (r *recorder) revoked(id string) []dispatch.OfferRevokedEvent {
+	var out []dispatch.OfferRevokedEvent
+	for _, ev := range r.driver(id) {
+		if o, ok := ev.(dispatch.OfferRevokedEvent); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+type harness struct {
+	t     *testing.T
+	e     *dispatch.Engine
+	clock *fakeClock
+	rec   *recorder
+	ctx   context.Context
+}
+
+var sf = geo.Point{Lat: 37.7749, Lon: -122.4194}
+
+func newHarness(t *testing.T, cfg dispatch.Config) *harness {
+	t.Helper()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	rec := newRecorder()
+	n := 0
+	var mu sync.Mutex
+	cfg.NewID = func() string { mu.Lock(); defer mu.Unlock(); n++; return fmt.Sprintf("ride%d", n) }
+	e, err := dispatch.New(cfg, dispatch.Deps{Clock: clock, Notifier: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, e: e, clock: clock, rec: rec, ctx: context.Background()}
+}
+
+// driverAt connects a driver and reports a fix metresNorth of sf.
+func (h *harness) driverAt(id string, metresNorth float64) {
+	h.t.Helper()
+	if _, err := h.e.DriverConnected(h.ctx, id); err != nil {
+		h.t.Fatal(err)
+	}
+	h.fix(id, metresNorth)
+}
+
+func (h *harness) fix(id string, metresNorth float64) {
+	h.t.Helper()
+	p := geo.Point{Lat: sf.Lat + metresNorth/111195, Lon: sf.Lon}
+	if err := h.e.UpdateLocation(h.ctx, id, dispatch.Fix{Lat: p.Lat, Lon: p.Lon, TS: h.clock.Now().UnixMilli()}); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) request(rider string) *dispatch.Ride {
+	h.t.Helper()
+	r, created, err := h.e.RequestRide(h.ctx, rider, dispatch.RideRequest{Pickup: sf, Dropoff: geo.Point{Lat: 37.80, Lon: -122.41}}, "")
+	if err != nil || !created {
+		h.t.Fatalf("request ride: %v created=%v", err, created)
+	}
+	return r
+}
+
+func (h *harness) ride(id string) *dispatch.Ride {
+	h.t.Helper()
+	r, err := h.e.GetRide(h.ctx, dispatch.Actor{}, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+func (h *harness) driverStatus(id string) dispatch.DriverStatus {
+	h.t.Helper()
+	st, err := h.e.DriverStateOf(h.ctx, id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st.Driver.Status
+}
+
+func (h *harness) tick(d time.Duration) {
+	h.t.Helper()
+	h.clock.Advance(d)
+	if err := h.e.Tick(h.ctx); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func TestFullTrip(t *testing.T) {
+	h := newHarness(t, dispatch.Config{OfferCount: 2})
+	h.driverAt("near", 100)
+	h.driverAt("mid", 500)
+	h.driverAt("far", 900)
+	r := h.request("rider1")
+	if r.Status != dispatch.RideMatching || r.Fare.Amount <= 0 || r.Fare.Currency == "" {
+		t.Fatalf("new ride: %+v", r)
+	}
+	if len(h.rec.offersTo("near")) != 1 || len(h.rec.offersTo("mid")) != 1 || len(h.rec.offersTo("far")) != 0 {
+		t.Fatalf("offers must go to the 2 nearest: near=%v mid=%v far=%v", h.rec.offersTo("near"), h.rec.offersTo("mid"), h.rec.offersTo("far"))
+	}
+	o := h.rec.offersTo("near")[0]
+	if o.PickupDistanceM < 99 || o.PickupDistanceM > 101 || o.RideID != r.ID {
+		t.Fatalf("offer: %+v", o)
+	}
+	if got := h.driverStatus("mid"); got != dispatch.DriverReserved {
+		t.Fatalf("offered driver status %s, want reserved", got)
+	}
+	got, err := h.e.Accept(h.ctx, "near", o.OfferID)
+	if err != nil || got.Status != dispatch.RideAssigned || got.DriverID != "near" {
+		t.Fatalf("accept: %+v %v", got, err)
+	}
+	if rv := h.rec.revoked("mid"); len(rv) != 1 || rv[0].Reason != "taken" {
+		t.Fatalf("mid revoked: %+v", rv)
+	}
+	if s := h.driverStatus("mid"); s != dispatch.DriverAvailable {
+		t.Fatalf("loser status %s", s)
+	}
+	if s := h.driverStatus("near"); s != dispatch.DriverOnTrip {
+		t.Fatalf("winner status %s", s)
+	}
+	// Out-of-order steps change nothing.
+	if _, err := h.e.Start(h.ctx, "near", r.ID); dispatch.ErrorCode(err) != dispatch.CodePrecondition {
+		t.Fatalf("start before arrived: %v", err)
+	}
+	if _, err := h.e.Complete(h.ctx, "near", r.ID, 0); dispatch.ErrorCode(err) != dispatch.CodePrecondition {
+		t.Fatalf("complete before start: %v", err)
+	}
+	if _, err := h.e.Arrived(h.ctx, "mid", r.ID); dispatch.ErrorCode(err) != dispatch.CodeNotFound {
+		t.Fatalf("other driver's arrived: %v", err)
+	}
+	if s := h.ride(r.ID).Status; s != dispatch.RideAssigned {
+		t.Fatalf("status changed by rejected steps: %s", s)
+	}
+	// driver_location reaches the rider while assigned.
+	h.clock.Advance(time.Second)
+	h.fix("near", 50)
+	if !hasLocation(h.rec.ride(r.ID)) {
+		t.Fatal("rider got no driver_location while assigned")
+	}
+	mustStep(t, func() (*dispatch.Ride, error) { return h.e.Arrived(h.ctx, "near", r.ID) }, dispatch.RideArrived)
+	h.clock.Advance(time.Second)
+	mustStep(t, func() (*dispatch.Ride, error) { return h.e.Start(h.ctx, "near", r.ID) }, dispatch.RideInProgress)
+	h.clock.Advance(10 * time.Minute)
+	done := mustStep(t, func() (*dispatch.Ride, error) { return h.e.Complete(h.ctx, "near", r.ID, 4000) }, dispatch.RideCompleted)
+	if done.FinalFare == nil || done.FinalFare.Amount <= 0 || done.TripDistM != 4000 || done.TripDurS != 600 {
+		t.Fatalf("completed ride: %+v final=%v", done, done.FinalFare)
+	}
+	if s := h.driverStatus("near"); s != dispatch.DriverAvailable {
+		t.Fatalf("driver after trip: %s", s)
+	}
+	if _, err := h.e.Arrived(h.ctx, "near", r.ID); dispatch.ErrorCode(err) != dispatch.CodePrecondition {
+		t.Fatalf("step after completed: %v", err)
+	}
+	if _, err := h.e.Rate(h.ctx, dispatch.Actor{Role: "rider", ID: "rider1"}, r.ID, 5, "great"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Rate(h.ctx, dispatch.Actor{Role: "rider", ID: "rider1"}, r.ID, 4, ""); dispatch.ErrorCode(err) != dispatch.CodeConflict {
+		t.Fatalf("second rating: %v", err)
+	}
+	if _, err := h.e.Rate(h.ctx, dispatch.Actor{Role: "rider", ID: "other"}, r.ID, 4, ""); dispatch.ErrorCode(err) != dispatch.CodeNotFound {
+		t.Fatalf("stranger's rating: %v", err)
+	}
+	statuses := rideStatuses(h.rec.ride(r.ID))
+	want := []dispatch.RideStatus{dispatch.RideAssigned, dispatch.RideArrived, dispatch.RideInProgress, dispatch.RideCompleted}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Fatalf("rider saw %v, want %v", statuses, want)
+	}
+}
+
+func mustStep(t *testing.T, f func() (*dispatch.Ride, error), want dispatch.RideStatus) *dispatch.Ride {
+	t.Helper()
+	r, err := f()
+	if err != nil || r.Status != want {
+		t.Fatalf("want %s: %+v %v", want, r, err)
+	}
+	return r
+}
+
+func hasLocation(evs []dispatch.Event) bool {
+	for _, ev := range evs {
+		if _, ok := ev.(dispatch.DriverLocationEvent); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func rideStatuses(evs []dispatch.Event) []dispatch.RideStatus {
+	var out []dispatch.RideStatus
+	for _, ev := range evs {
+		if r, ok := ev.(dispatch.RideEvent); ok {
+			out = append(out, r.Ride.Status)
+		}
+	}
+	return out
+}
+
+// TestAcceptRace: ten drivers accept the same ride at the same instant, a
+// hundred times; exactly one wins each time.
+func TestAcceptRace(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	const n = 10
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("d%d", i)
+		h.driverAt(ids[i], float64(100*(i+1)))
+	}
+	for round := 0; round < 100; round++ {
+		r := h.request(fmt.Sprintf("rider%d", round))
+		offers := map[string]string{}
+		for _, id := range ids {
+			os := h.rec.offersTo(id)
+			if len(os) == 0 || os[len(os)-1].RideID != r.ID {
+				t.Fatalf("round %d: driver %s got no offer", round, id)
+			}
+			offers[id] = os[len(os)-1].OfferID
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var mu sync.Mutex
+		winners, taken := 0, 0
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, err := h.e.Accept(h.ctx, id, offers[id])
+				mu.Lock()
+				defer mu.Unlock()
+				switch dispatch.ErrorCode(err) {
+				case "":
+					winners++
+				case dispatch.CodeOfferTaken:
+					taken++
+				default:
+					t.Errorf("accept: %v", err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if winners != 1 || taken != n-1 {
+			t.Fatalf("round %d: %d winners, %d taken", round, winners, taken)
+		}
+		got := h.ride(r.ID)
+		onTrip := 0
+		for _, id := range ids {
+			switch h.driverStatus(id) {
+			case dispatch.DriverOnTrip:
+				onTrip++
+				if id != got.DriverID {
+					t.Fatalf("driver %s on trip but ride has %s", id, got.DriverID)
+				}
+			case dispatch.DriverAvailable:
+			default:
+				t.Fatalf("driver %s is %s", id, h.driverStatus(id))
+			}
+		}
+		if onTrip != 1 || got.Status != dispatch.RideAssigned {
+			t.Fatalf("round %d: on trip %d, ride %s", round, onTrip, got.Status)
+		}
+		// Free the winner for the next round.
+		if _, err := h.e.CancelRide(h.ctx, dispatch.Actor{Role: "rider", ID: got.RiderID}, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDeclineWidensAndTimeouts(t *testing.T) {
+	h := newHarness(t, dispatch.Config{OfferCount: 1, Radius: 1000, RadiusStep: 1000, MaxRadius: 3000,
+		OfferTimeout: 10 * time.Second, MatchTimeout: 60 * time.Second, RetryInterval: 2 * time.Second})
+	h.driverAt("a", 200)
+	h.driverAt("b", 1500)
+	r := h.request("rider")
+	oa := h.rec.offersTo("a")
+	if len(oa) != 1 || len(h.rec.offersTo("b")) != 0 {
+		t.Fatalf("first round: a=%v b=%v", oa, h.rec.offersTo("b"))
+	}
+	if err := h.e.Decline(h.ctx, "a", oa[0].OfferID); err != nil {
+		t.Fatal(err)
+	}
+	// Next round: a excluded, radius widened to 2 km reaches b.
+	ob := h.rec.offersTo("b")
+	if len(ob) != 1 || len(h.rec.offersTo("a")) != 1 {
+		t.Fatalf("second round: b=%v a=%v", ob, h.rec.offersTo("a"))
+	}
+	if s := h.driverStatus("a"); s != dispatch.DriverAvailable {
+		t.Fatalf("decliner is %s", s)
+	}
+	// b lets it expire.
+	h.tick(10 * time.Second)
+	if rv := h.rec.revoked("b"); len(rv) != 1 || rv[0].Reason != "expired" {
+		t.Fatalf("b revoked: %+v", rv)
+	}
+	if _, err := h.e.Accept(h.ctx, "b", ob[0].OfferID); dispatch.ErrorCode(err) != dispatch.CodeOfferExpired {
+		t.Fatalf("late accept: %v", err)
+	}
+	// Nobody left: keep the drivers fresh, then the match timeout ends it.
+	for i := 0; i < 30; i++ {
+		h.clock.Advance(2 * time.Second)
+		h.fix("a", 200)
+		h.fix("b", 1500)
+		if err := h.e.Tick(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := h.ride(r.ID)
+	if got.Status != dispatch.RideNoDriver {
+		t.Fatalf("after timeout: %s", got.Status)
+	}
+	st := rideStatuses(h.rec.ride(r.ID))
+	if len(st) == 0 || st[len(st)-1] != dispatch.RideNoDriver {
+		t.Fatalf("rider not told no_driver: %v", st)
+	}
+	if len(h.rec.offersTo("a")) != 1 || len(h.rec.offersTo("b")) != 1 {
+		t.Fatal("excluded drivers were offered the ride again")
+	}
+}
+
+func TestStaleAndOfflineDriversNotOffered(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("stale", 100)
+	h.clock.Advance(31 * time.Second)
+	h.driverAt("fresh", 3000)
+	h.driverAt("off", 50)
+	if _, err := h.e.SetDriverStatus(h.ctx, "off", dispatch.DriverOffline); err != nil {
+		t.Fatal(err)
+	}
+	h.request("rider")
+	if len(h.rec.offersTo("stale")) != 0 || len(h.rec.offersTo("off")) != 0 || len(h.rec.offersTo("fresh")) != 1 {
+		t.Fatalf("stale=%d off=%d fresh=%d", len(h.rec.offersTo("stale")), len(h.rec.offersTo("off")), len(h.rec.offersTo("fresh")))
+	}
+	near, err := h.e.Nearby(h.ctx, sf, 5000, 10)
+	if err != nil || len(near) != 0 {
+		// fresh is reserved now, stale is stale, off is offline.
+		t.Fatalf("nearby: %+v %v", near, err)
+	}
+}
+
+func TestCancelThenAcceptRefused(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("d", 100)
+	r := h.request("rider")
+	o := h.rec.offersTo("d")[0]
+	if _, err := h.e.CancelRide(h.ctx, dispatch.Actor{Role: "rider", ID: "someone-else"}, r.ID); dispatch.ErrorCode(err) != dispatch.CodeNotFound {
+		t.Fatalf("stranger cancel: %v", err)
+	}
+	c, err := h.e.CancelRide(h.ctx, dispatch.Actor{Role: "rider", ID: "rider"}, r.ID)
+	if err != nil || c.Status != dispatch.RideCancelled || c.CancelledBy != "rider" {
+		t.Fatalf("cancel: %+v %v", c, err)
+	}
+	if rv := h.rec.revoked("d"); len(rv) != 1 || rv[0].Reason != "cancelled" {
+		t.Fatalf("revoked: %+v", rv)
+	}
+	if _, err := h.e.Accept(h.ctx, "d", o.OfferID); dispatch.ErrorCode(err) != dispatch.CodeOfferCanceled {
+		t.Fatalf("accept after cancel: %v", err)
+	}
+	if got := h.ride(r.ID); got.Status != dispatch.RideCancelled || got.DriverID != "" {
+		t.Fatalf("ride after refused accept: %+v", got)
+	}
+	if s := h.driverStatus("d"); s != dispatch.DriverAvailable {
+		t.Fatalf("driver: %s", s)
+	}
+}
+
+func TestDriverCancelAndDisconnectRematch(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("a", 100)
+	h.driverAt("b", 200)
+	r := h.request("rider")
+	oa := h.rec.offersTo("a")[0]
+	if _, err := h.e.Accept(h.ctx, "a", oa.OfferID); err != nil {
+		t.Fatal(err)
+	}
+	// a hands the ride back: it goes back to matching and b is offered it.
+	back, err := h.e.CancelRide(h.ctx, dispatch.Actor{Role: "driver", ID: "a"}, r.ID)
+	if err != nil || back.Status != dispatch.RideMatching || back.DriverID != "" {
+		t.Fatalf("driver cancel: %+v %v", back, err)
+	}
+	ob := h.rec.offersTo("b")
+	if len(ob) != 2 || len(h.rec.offersTo("a")) != 1 {
+		t.Fatalf("rematch offers: b=%d a=%d", len(ob), len(h.rec.offersTo("a")))
+	}
+	if _, err := h.e.Accept(h.ctx, "b", ob[1].OfferID); err != nil {
+		t.Fatal(err)
+	}
+	// b's connection drops: within the grace nothing happens, after it the
+	// ride goes back to matching.
+	if err := h.e.DriverDisconnected(h.ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(29 * time.Second)
+	if s := h.ride(r.ID).Status; s != dispatch.RideAssigned {
+		t.Fatalf("within grace: %s", s)
+	}
+	h.fix("a", 100) // keep a fresh
+	h.tick(2 * time.Second)
+	got := h.ride(r.ID)
+	if got.Status != dispatch.RideMatching {
+		t.Fatalf("after grace: %s", got.Status)
+	}
+	if s := h.driverStatus("b"); s != dispatch.DriverOffline {
+		t.Fatalf("vanished driver: %s", s)
+	}
+	st := rideStatuses(h.rec.ride(r.ID))
+	if st[len(st)-1] != dispatch.RideMatching {
+		t.Fatalf("rider not told: %v", st)
+	}
+}
+
+func TestIdempotentRequest(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	req := dispatch.RideRequest{Pickup: sf, Dropoff: geo.Point{Lat: 37.8, Lon: -122.4}}
+	a, created, err := h.e.RequestRide(h.ctx, "r", req, "key-1")
+	if err != nil || !created {
+		t.Fatal(err)
+	}
+	b, created, err := h.e.RequestRide(h.ctx, "r", req, "key-1")
+	if err != nil || created || b.ID != a.ID {
+		t.Fatalf("replay: %v %v %v", b.ID, created, err)
+	}
+	c, created, err := h.e.RequestRide(h.ctx, "other-rider", req, "key-1")
+	if err != nil || !created || c.ID == a.ID {
+		t.Fatalf("keys are per rider: %v %v", created, err)
+	}
+}
+
+func TestBadInputChangesNothing(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("d", 100)
+	for _, p := range []geo.Point{{Lat: 91}, {Lon: 181}, {Lat: -90.5}} {
+		if _, _, err := h.e.RequestRide(h.ctx, "r", dispatch.RideRequest{Pickup: p, Dropoff: sf}, ""); dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+			t.Errorf("pickup %v: %v", p, err)
+		}
+		if err := h.e.UpdateLocation(h.ctx, "d", dispatch.Fix{Lat: p.Lat, Lon: p.Lon, TS: h.clock.Now().UnixMilli()}); dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+			t.Errorf("fix %v: %v", p, err)
+		}
+	}
+	pos, _, ok, _ := dispatch.NewMemLocator().Position(h.ctx, "d")
+	_ = pos
+	_ = ok
+	if _, err := h.e.Accept(h.ctx, "d", "nonsense"); dispatch.ErrorCode(err) != dispatch.CodeNotFound {
+		t.Errorf("unknown offer: %v", err)
+	}
+	if _, err := h.e.Accept(h.ctx, "d", "ride999.1"); dispatch.ErrorCode(err) != dispatch.CodeNotFound {
+		t.Errorf("unknown ride offer: %v", err)
+	}
+	if s := h.e.Stats(); s.RidesRequested != 0 {
+		t.Errorf("rejected requests were counted: %+v", s)
+	}
+	near, err := h.e.Nearby(h.ctx, sf, 1000, 5)
+	if err != nil || len(near) != 1 || near[0].ID != "d" || near[0].Distance > 101 {
+		t.Fatalf("driver moved by a rejected fix: %+v %v", near, err)
+	}
+}

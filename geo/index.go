@@ -1,0 +1,201 @@
+package geo
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Index is an in-memory spatial index of moving objects (drivers), each a
+// string id with its latest position and the time of that fix. Entries live
+// in fixed-size geohash cells; Upsert moves an id between cells in O(1).
+// Index is safe for concurrent use; see the package documentation for the
+// locking contract. The zero value is not usable: call NewIndex.
+type Index struct {
+	mu    sync.RWMutex
+	grid  grid
+	byID  map[string]*entry
+	cells map[uint64]*cell
+	free  []*cell // emptied cells kept for reuse, so moves do not allocate
+}
+
+// entry locates an id: its cell and its position in the cell's items.
+type entry struct {
+	cell *cell
+	idx  int
+}
+
+// cell is one occupied grid cell. items is unordered.
+type cell struct {
+	key   uint64
+	items []item
+}
+
+// item is an entry's data, stored inline in its cell so a search reads
+// cells sequentially. cos caches cosLat(lat).
+type item struct {
+	lat, lon, cos float64
+	seen          int64
+	id            string
+	e             *entry
+}
+
+// maxFreeCells bounds the pool of emptied cells kept for reuse.
+const maxFreeCells = 4096
+
+// sweepBatch is how many removals Sweep makes per write-lock hold.
+const sweepBatch = 256
+
+// NewIndex returns an empty index using geohash precision 7 cells.
+func NewIndex() *Index { return newIndexGrid(defaultLatBits, defaultLonBits) }
+
+// newIndexGrid returns an empty index on a grid of the given precision
+// (tests use coarse grids to stress the search).
+func newIndexGrid(latBits, lonBits uint) *Index {
+	return &Index{
+		grid:  newGrid(latBits, lonBits),
+		byID:  make(map[string]*entry),
+		cells: make(map[uint64]*cell),
+	}
+}
+
+// Upsert records that id was at p at seen (Unix milliseconds of the fix),
+// inserting id or moving it, in O(1). The fix replaces the previous one
+// unconditionally: callers that may deliver fixes out of order must drop
+// older ones themselves. An invalid p is rejected with an error wrapping
+// ErrInvalidPoint and leaves the index unchanged.
+func (ix *Index) Upsert(id string, p Point, seen int64) error {
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("geo: upsert %q: %w", id, err)
+	}
+	r, c := ix.grid.cellOf(p.Lat, p.Lon)
+	key := cellKey(r, c)
+	cs := cosLat(p.Lat)
+
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	e, ok := ix.byID[id]
+	if ok {
+		if e.cell.key == key {
+			it := &e.cell.items[e.idx]
+			it.lat, it.lon, it.cos, it.seen = p.Lat, p.Lon, cs, seen
+			return nil
+		}
+		ix.detach(e)
+	} else {
+		id = strings.Clone(id) // do not pin the caller's buffer
+		e = &entry{}
+		ix.byID[id] = e
+	}
+	ix.attach(e, key, item{lat: p.Lat, lon: p.Lon, cos: cs, seen: seen, id: id, e: e})
+	return nil
+}
+
+// Remove forgets id and reports whether it was present.
+func (ix *Index) Remove(id string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	e, ok := ix.byID[id]
+	if !ok {
+		return false
+	}
+	ix.detach(e)
+	delete(ix.byID, id)
+	return true
+}
+
+// Get returns id's latest position and fix time.
+func (ix *Index) Get(id string) (p Point, seen int64, ok bool) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	e, ok := ix.byID[id]
+	if !ok {
+		return Point{}, 0, false
+	}
+	it := &e.cell.items[e.idx]
+	return Point{Lat: it.lat, Lon: it.lon}, it.seen, true
+}
+
+// Len returns the number of entries.
+func (ix *Index) Len() int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return len(ix.byID)
+}
+
+// Sweep removes every entry with Seen < before and returns their ids (nil
+// when none). It finds candidates under the read lock, then removes them in
+// batches under the write lock, skipping any entry refreshed or removed in
+// between, so ingest is never blocked for a whole scan.
+func (ix *Index) Sweep(before int64) []string {
+	var stale []string
+	ix.mu.RLock()
+	for _, c := range ix.cells {
+		for i := range c.items {
+			if c.items[i].seen < before {
+				stale = append(stale, c.items[i].id)
+			}
+		}
+	}
+	ix.mu.RUnlock()
+
+	removed := stale[:0]
+	for len(stale) > 0 {
+		n := min(len(stale), sweepBatch)
+		ix.mu.Lock()
+		for _, id := range stale[:n] {
+			e, ok := ix.byID[id]
+			if !ok || e.cell.items[e.idx].seen >= before {
+				continue
+			}
+			ix.detach(e)
+			delete(ix.byID, id)
+			removed = append(removed, id)
+		}
+		ix.mu.Unlock()
+		stale = stale[n:]
+	}
+	if len(removed) == 0 {
+		return nil
+	}
+	return removed
+}
+
+// attach appends it to the cell with key, creating the cell if needed.
+// ix.mu must be held for writing.
+func (ix *Index) attach(e *entry, key uint64, it item) {
+	c := ix.cells[key]
+	if c == nil {
+		if n := len(ix.free); n > 0 {
+			c = ix.free[n-1]
+			ix.free[n-1] = nil
+			ix.free = ix.free[:n-1]
+		} else {
+			c = &cell{}
+		}
+		c.key = key
+		ix.cells[key] = c
+	}
+	e.cell, e.idx = c, len(c.items)
+	c.items = append(c.items, it)
+}
+
+// detach removes e's item from its cell (swap with the last), dropping the
+// cell when it empties. ix.mu must be held for writing.
+func (ix *Index) detach(e *entry) {
+	c := e.cell
+	last := len(c.items) - 1
+	if e.idx != last {
+		c.items[e.idx] = c.items[last]
+		c.items[e.idx].e.idx = e.idx
+	}
+	c.items[last] = item{} // release the id for the GC
+	c.items = c.items[:last]
+	e.cell = nil
+	if last == 0 {
+		delete(ix.cells, c.key)
+		if len(ix.free) < maxFreeCells {
+			ix.free = append(ix.free, c)
+		}
+	}
+}
