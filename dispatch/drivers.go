@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,9 +173,9 @@ func (e *Engine) SetDriverStatus(ctx context.Context, driverID string, status Dr
 // rejected.
 func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) error {
 	p := geo.Point{Lat: f.Lat, Lon: f.Lon}
-	if err := validatePoint("location", p); err != nil {
+	if err := checkIndexable(p); err != nil {
 		e.stats.fixesRejected.Add(1)
-		return err
+		return Errorf(CodeInvalid, "location: %s", strings.TrimPrefix(err.Error(), geo.ErrInvalidPoint.Error()+": "))
 	}
 	now := e.clock.Now()
 	nowMs := now.UnixMilli()

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/ridehail/dispatch/geo"
@@ -45,6 +46,9 @@ func (l *MemLocator) shard(id string) *availShard {
 
 // Update implements Locator.
 func (l *MemLocator) Update(_ context.Context, id string, p geo.Point, seen int64) error {
+	if err := checkIndexable(p); err != nil {
+		return err
+	}
 	return l.idx.Upsert(id, p, seen)
 }
 
@@ -103,4 +107,19 @@ func (l *MemLocator) Nearest(_ context.Context, center geo.Point, radius float64
 // Sweep implements Locator.
 func (l *MemLocator) Sweep(_ context.Context, before int64) ([]string, error) {
 	return l.idx.Sweep(before), nil
+}
+
+// MaxDriverLat is the largest |latitude| a driver position may have: the
+// limit of Redis GEO (Web Mercator). Every backend enforces it, so the
+// memory and Redis backends never disagree on who is indexed.
+const MaxDriverLat = 85.05112878
+
+func checkIndexable(p geo.Point) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.Lat > MaxDriverLat || p.Lat < -MaxDriverLat {
+		return fmt.Errorf("%w: lat must be within [-%v, %v] for a driver position, got %v", geo.ErrInvalidPoint, MaxDriverLat, MaxDriverLat, p.Lat)
+	}
+	return nil
 }

@@ -188,7 +188,7 @@ func (s *search) run() {
 			n = rHi - rLo + 1
 		}
 		visited += int(n)
-		if false {
+		if visited > occupied {
 			s.reset()
 			s.scanOccupied()
 			return

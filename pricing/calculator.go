@@ -70,7 +70,13 @@ func NewCalculator(cfg Config, secret []byte, now func() time.Time) (*Calculator
 func (c *Calculator) Config() Config {
 	cfg := c.cfg
 	cfg.Regions = make([]Rules, len(c.cfg.Regions))
-	copy(cfg.Regions, c.cfg.Regions)
+	for i, r := range c.cfg.Regions {
+		if r.Bounds != nil {
+			b := *r.Bounds
+			r.Bounds = &b
+		}
+		cfg.Regions[i] = r
+	}
 	return cfg
 }
 
@@ -93,8 +99,10 @@ func (c *Calculator) supplyFunc() SupplyFunc {
 	return nil
 }
 
-// RecordDemand counts one ride request at p towards the surge of its cell.
-// Invalid points are ignored (the request is refused before pricing).
+// RecordDemand counts one ride request picked up at p towards the surge of
+// its cell. Call it once per ride request, not per quote, so that a rider
+// refreshing a quote does not raise their own price. Invalid points are
+// ignored (such a request is refused anyway).
 func (c *Calculator) RecordDemand(p geo.Point) {
 	if p.Validate() != nil {
 		return
@@ -312,8 +320,9 @@ type Settlement struct {
 // for unquoted bookings, the actual fare is charged.
 //
 // Errors wrap ErrInvalidTrip (negative, NaN or infinite figures, surge out of
-// range, negative booked fare), ErrUnknownRegion (region not configured or
-// currency changed) or ErrFareOverflow.
+// range, negative booked fare), ErrUnknownRegion (region no longer
+// configured, or a quoted booking whose region now uses another currency)
+// or ErrFareOverflow.
 func (c *Calculator) FinalFare(b Booking, actualDistanceM, actualDurationS float64) (Settlement, error) {
 	for _, v := range []float64{actualDistanceM, actualDurationS} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > maxTripFigure {

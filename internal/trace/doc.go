@@ -46,13 +46,17 @@
 //     after the previous pending one extend the pending run, others discard
 //     it (each discarded fix counts as Teleport). When a plausible fix
 //     arrives the pending run is discarded as Teleport. When the pending run
-//     becomes longer than the kept chain (and at least Reanchor fixes long,
-//     3 by default, except at the end of the trace, where longer is enough),
-//     the kept chain is the outlier: it is discarded as Teleport and the
-//     pending run becomes the kept chain. This is what stops a glitchy first
-//     fix from making the rest of the trace look like teleports: the fixes
-//     after it agree with each other, outnumber it and replace it. A long,
-//     established trace is never replaced by a short glitch run.
+//     becomes longer than the kept chain, i.e. every fix kept for the
+//     vehicle since the start or the last re-anchoring (and at least
+//     Reanchor fixes long, 3 by default, except at the end of the trace,
+//     where longer is enough), the kept chain is the outlier: it is
+//     discarded as Teleport and the pending run becomes the kept chain.
+//     This is what stops a glitchy first fix from making the rest of the
+//     trace look like teleports: the fixes after it agree with each other,
+//     outnumber it and replace it. A long, established trace is never
+//     replaced by a short glitch run. Positions that are right but carry
+//     compressed timestamps (as after a buffered upload: kilometres within a
+//     few seconds) are implausible too and are dropped the same way.
 //
 // After Clean, each vehicle's fixes have strictly increasing times, valid
 // coordinates other than (0, 0), and no consecutive pair faster than the

@@ -80,7 +80,20 @@ func isBlank(line []byte) bool {
 func splitFields(line string, d delim, fields []string) ([]string, bool) {
 	fields = fields[:0]
 	if d.space {
-		return append(fields, strings.Fields(line)...), true
+		for i := 0; i < len(line); {
+			for i < len(line) && isSpace(line[i]) {
+				i++
+			}
+			j := i
+			for j < len(line) && !isSpace(line[j]) {
+				j++
+			}
+			if j > i {
+				fields = append(fields, line[i:j])
+			}
+			i = j
+		}
+		return fields, true
 	}
 	dl := utf8.RuneLen(d.r)
 	i := 0
@@ -116,6 +129,8 @@ func splitFields(line string, d delim, fields []string) ([]string, bool) {
 		i += idx + dl
 	}
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
 
 // quoted reads a quoted field whose opening quote precedes line[start]. It
 // returns the value and the index just after the closing quote.

@@ -89,7 +89,10 @@ func parseEpoch(s string, perSecond int64) (time.Time, error) {
 		whole = n
 	}
 	nsPerUnit := int64(1e9) / perSecond
-	digits := len(strconv.FormatInt(nsPerUnit, 10)) - 1 // 9 for seconds, 6 for ms
+	digits := 0 // significant fraction digits: 9 for seconds, 6 for ms
+	for n := nsPerUnit; n > 1; n /= 10 {
+		digits++
+	}
 	if len(frac) > digits {
 		frac = frac[:digits]
 	}

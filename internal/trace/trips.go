@@ -190,7 +190,7 @@ func mergeFlicker(fixes []Fix, spans []span, opt TripOptions, st *TripStats) []s
 	out := spans[:1]
 	for _, s := range spans[1:] {
 		last := &out[len(out)-1]
-		if last.end >= 0 && !last.unknown && !s.gapped && shortFree(fixes, last.end, s.start, opt) {
+		if last.end >= 0 && !last.unknown && shortFree(fixes, last.end, s.start, opt) {
 			st.Merged++
 			last.end, last.gapped, last.unknown = s.end, s.gapped, s.unknown
 			continue

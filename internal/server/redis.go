@@ -1,0 +1,27 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ridehail/dispatch/dispatch"
+	rstore "github.com/ridehail/dispatch/internal/redis"
+)
+
+// useRedis points the engine's storage at a Redis backend.
+func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
+	be, err := rstore.Open(ctx, s.cfg.RedisURL, rstore.Options{
+		Region:     s.cfg.Region,
+		StaleAfter: s.cfg.Engine.StaleAfter,
+		Logger:     s.cfg.Logger,
+	})
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", s.cfg.RedisURL, err)
+	}
+	deps.Rides, deps.Drivers = be.Store, be.Store
+	deps.Locker, deps.Scheduler, deps.Locator = be.Locker, be.Scheduler, be.Locator
+	s.runners = append(s.runners, be.Run)
+	s.closers = append(s.closers, be.Close)
+	s.ready = be.Ping
+	return nil
+}

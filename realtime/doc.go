@@ -1,0 +1,32 @@
+// Package realtime is the WebSocket layer of the dispatch engine: driver and
+// rider connections, the wire messages they exchange, and the fan-out of
+// engine events to them (see docs/protocol-realtime.md for the contract).
+//
+// # Pieces
+//
+//   - Hub holds the live connections in sharded maps and implements
+//     dispatch.Notifier. Events go through a Broker (an in-memory loopback
+//     by default; a Redis one for clusters lives in internal/redis), so a
+//     node delivers to its own sockets whatever any node published.
+//   - DriverHandler and RiderHandler authenticate and authorise a request
+//     before upgrading it, then run the connection.
+//   - DecodeDriverMessage validates a driver frame strictly.
+//   - Client is a small WebSocket client for the simulator and tests.
+//
+// # Concurrency
+//
+// Every exported method of Hub, MemoryBroker and Client is safe for
+// concurrent use. Each connection has exactly two goroutines: the handler's
+// goroutine, which reads frames and calls the Dispatcher, and one writer,
+// the only goroutine that writes data frames to the socket. Between them
+// sits a bounded queue: enqueueing never blocks, and a full queue
+// disconnects the client as a slow consumer.
+//
+// Lock order (a lock may only be taken while holding locks above it):
+//
+//  1. MemoryBroker.mu (read-locked while delivering)
+//  2. a Hub shard lock (driver or ride shard; never two at once)
+//  3. a connection's mu (its queue and close state)
+//
+// The Dispatcher is never called with any of these locks held.
+package realtime

@@ -1,0 +1,375 @@
+package realtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ridehail/dispatch/dispatch"
+)
+
+// ErrHubClosed is returned by Open after Shutdown.
+var ErrHubClosed = errors.New("realtime: hub is shut down")
+
+const numShards = 64
+
+type hubState int
+
+const (
+	stateNew hubState = iota
+	stateOpen
+	stateClosing
+)
+
+// Hub tracks the live driver and rider connections and delivers engine
+// events to them. It implements dispatch.Notifier: NotifyDriver and
+// NotifyRide marshal the event once, publish it through the Broker, and
+// every node's Hub enqueues it to its matching sockets without blocking.
+//
+// Lifecycle: NewHub starts nothing; Open subscribes to the Broker; the
+// handlers then accept connections; Shutdown closes every socket with
+// CloseGoingAway and waits for every connection goroutine.
+type Hub struct {
+	cfg HubConfig
+	log *slog.Logger
+
+	drivers [numShards]driverShard
+	rides   [numShards]rideShard
+
+	mu      sync.Mutex // guards state, stopSub and the conns.Add in acquire
+	state   hubState
+	stopSub func()
+	closing atomic.Bool
+	conns   sync.WaitGroup // one per connection handler past acquire
+	drained chan struct{}  // closed once every connection ended after Shutdown
+	once    sync.Once      // starts the drain
+
+	// base is the parent context of Dispatcher calls; cancelled when
+	// Shutdown gives up waiting.
+	base       context.Context
+	cancelBase context.CancelFunc
+
+	upgrader websocket.Upgrader
+	frames   sync.Pool // *bytes.Buffer for inbound frames
+	writeBuf sync.Pool // gorilla write buffers, shared by all sockets
+
+	liveMu sync.Mutex
+	live   map[*conn]struct{} // every connection between track and untrack
+
+	seq   atomic.Uint64
+	stats hubStats
+}
+
+type driverShard struct {
+	mu sync.RWMutex
+	m  map[string]*conn // driver id -> its one registered connection
+}
+
+type rideShard struct {
+	mu sync.RWMutex
+	m  map[string]map[*conn]struct{} // ride id -> rider connections following it
+}
+
+var _ dispatch.Notifier = (*Hub)(nil)
+
+// NewHub returns a Hub configured by cfg (zero fields get defaults). It
+// starts no goroutine.
+func NewHub(cfg HubConfig) *Hub {
+	cfg = cfg.withDefaults()
+	h := &Hub{cfg: cfg, log: cfg.Logger, drained: make(chan struct{}), live: make(map[*conn]struct{})}
+	h.base, h.cancelBase = context.WithCancel(context.Background())
+	h.frames.New = func() any { return new(bytes.Buffer) }
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &h.writeBuf,
+		// The handlers check the origin before upgrading.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			code := dispatch.CodeInvalid
+			if status >= 500 {
+				code = dispatch.CodeInternal
+			}
+			writeHTTPError(w, code, reason.Error())
+		},
+	}
+	for i := range h.drivers {
+		h.drivers[i].m = make(map[string]*conn)
+		h.rides[i].m = make(map[string]map[*conn]struct{})
+	}
+	return h
+}
+
+// Open subscribes the hub to its Broker. Connections are accepted only
+// after Open. It returns ErrHubClosed after Shutdown and nil when already
+// open.
+func (h *Hub) Open(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch h.state {
+	case stateOpen:
+		return nil
+	case stateClosing:
+		return ErrHubClosed
+	}
+	stop, err := h.cfg.Broker.Subscribe(ctx, h.deliver)
+	if err != nil {
+		return fmt.Errorf("realtime: subscribe: %w", err)
+	}
+	h.stopSub, h.state = stop, stateOpen
+	return nil
+}
+
+// Run opens the hub, waits for ctx to end, then shuts down, waiting at most
+// ShutdownTimeout.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Open(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.ShutdownTimeout)
+	defer cancel()
+	return h.Shutdown(sctx)
+}
+
+// Shutdown stops accepting connections, closes every socket with
+// CloseGoingAway (after flushing what is queued) and waits until every
+// connection goroutine has returned and the Broker subscription is gone.
+// When ctx ends first it drops the remaining sockets at once, cancels
+// in-flight Dispatcher calls, waits for the goroutines to notice, and
+// returns ctx.Err(). It is idempotent and safe to call concurrently.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.once.Do(func() {
+		h.mu.Lock()
+		h.state = stateClosing
+		h.closing.Store(true)
+		stop := h.stopSub
+		h.mu.Unlock()
+		h.forEachConn(func(c *conn) { c.closeWith(CloseGoingAway, "server shutting down") })
+		go func() {
+			h.conns.Wait()
+			if stop != nil {
+				stop()
+			}
+			close(h.drained)
+		}()
+	})
+	select {
+	case <-h.drained:
+		return nil
+	case <-ctx.Done():
+	}
+	h.cancelBase()
+	h.forEachConn(func(c *conn) { c.abort() })
+	<-h.drained
+	return ctx.Err()
+}
+
+// acquire admits a new connection; the caller must call release when the
+// connection has ended.
+func (h *Hub) acquire() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.state != stateOpen {
+		return false
+	}
+	h.conns.Add(1)
+	return true
+}
+
+func (h *Hub) release() { h.conns.Done() }
+
+// NotifyDriver sends ev to driver driverID's connection, on whichever node
+// it is. It never blocks on a client.
+func (h *Hub) NotifyDriver(ctx context.Context, driverID string, ev dispatch.Event) {
+	h.notify(ctx, KindDriver, driverID, ev)
+}
+
+// NotifyRide sends ev to every rider connection following ride rideID. It
+// never blocks on a client.
+func (h *Hub) NotifyRide(ctx context.Context, rideID string, ev dispatch.Event) {
+	h.notify(ctx, KindRide, rideID, ev)
+}
+
+func (h *Hub) notify(ctx context.Context, kind, target string, ev dispatch.Event) {
+	if ev == nil {
+		return
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		h.stats.publishErrors.Add(1)
+		h.log.Error("marshal event", "type", ev.EventType(), "err", err)
+		return
+	}
+	h.publish(ctx, Envelope{Kind: kind, Target: target, Type: ev.EventType(), Payload: data})
+}
+
+func (h *Hub) publish(ctx context.Context, env Envelope) {
+	if err := h.cfg.Broker.Publish(ctx, env); err != nil {
+		h.stats.publishErrors.Add(1)
+		h.log.Warn("publish", "kind", env.Kind, "target", env.Target, "err", err)
+	}
+}
+
+// deliver is the Broker callback: it enqueues env to the local sockets it
+// targets.
+func (h *Hub) deliver(env Envelope) {
+	switch env.Kind {
+	case KindDriver:
+		s := &h.drivers[shardOf(env.Target)]
+		s.mu.RLock()
+		c := s.m[env.Target]
+		s.mu.RUnlock()
+		if c != nil {
+			c.enqueue(outMsg{data: env.Payload})
+		}
+	case KindRide:
+		m := outMsg{data: env.Payload, latest: env.Type == TypeDriverLocation}
+		s := &h.rides[shardOf(env.Target)]
+		s.mu.RLock()
+		for c := range s.m[env.Target] {
+			c.enqueue(m)
+		}
+		s.mu.RUnlock()
+	case KindSession:
+		h.onSession(env)
+	}
+}
+
+// sessionNotice is the payload of a KindSession envelope.
+type sessionNotice struct {
+	Node  string `json:"node"`
+	Since int64  `json:"since"` // Unix ms the connection was registered
+}
+
+// onSession closes this node's connection of a driver who connected
+// elsewhere more recently.
+func (h *Hub) onSession(env Envelope) {
+	var n sessionNotice
+	if err := json.Unmarshal(env.Payload, &n); err != nil || n.Node == h.cfg.NodeID {
+		return
+	}
+	s := &h.drivers[shardOf(env.Target)]
+	s.mu.Lock()
+	c := s.m[env.Target]
+	if c != nil && c.since < n.Since {
+		delete(s.m, env.Target)
+	} else {
+		c = nil
+	}
+	s.mu.Unlock()
+	if c != nil {
+		h.stats.replaced.Add(1)
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
+	}
+}
+
+// registerDriver makes c the connection of its driver, closing the one it
+// replaces, and tells the other nodes.
+func (h *Hub) registerDriver(c *conn) {
+	s := &h.drivers[shardOf(c.id)]
+	s.mu.Lock()
+	old := s.m[c.id]
+	s.m[c.id] = c
+	s.mu.Unlock()
+	if old != nil {
+		h.stats.replaced.Add(1)
+		old.closeWith(CloseReplaced, "replaced by a newer connection")
+	}
+	if payload, err := json.Marshal(sessionNotice{Node: h.cfg.NodeID, Since: c.since}); err == nil {
+		h.publish(h.base, Envelope{Kind: KindSession, Target: c.id, Payload: payload})
+	}
+}
+
+// unregisterDriver removes c and reports whether it was still the
+// driver's registered connection.
+func (h *Hub) unregisterDriver(c *conn) bool {
+	s := &h.drivers[shardOf(c.id)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m[c.id] != c {
+		return false
+	}
+	delete(s.m, c.id)
+	return true
+}
+
+func (h *Hub) subscribeRide(c *conn) {
+	s := &h.rides[shardOf(c.rideID)]
+	s.mu.Lock()
+	set := s.m[c.rideID]
+	if set == nil {
+		set = make(map[*conn]struct{}, 1)
+		s.m[c.rideID] = set
+	}
+	set[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (h *Hub) unsubscribeRide(c *conn) {
+	s := &h.rides[shardOf(c.rideID)]
+	s.mu.Lock()
+	if set := s.m[c.rideID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(s.m, c.rideID)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// track adds c to the live set, closing it at once when the hub is
+// shutting down. Shutdown sets closing before it iterates the set, and
+// track inserts before it checks, so every connection is closed by one or
+// the other.
+func (h *Hub) track(c *conn) {
+	h.liveMu.Lock()
+	h.live[c] = struct{}{}
+	h.liveMu.Unlock()
+	if h.closing.Load() {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+}
+
+func (h *Hub) untrack(c *conn) {
+	h.liveMu.Lock()
+	delete(h.live, c)
+	h.liveMu.Unlock()
+}
+
+func (h *Hub) forEachConn(fn func(*conn)) {
+	h.liveMu.Lock()
+	defer h.liveMu.Unlock()
+	for c := range h.live {
+		fn(c)
+	}
+}
+
+// shardOf is FNV-1a of key modulo numShards.
+func shardOf(key string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % numShards)
+}
+
+func randomID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return time.Now().Format("150405.000000000")
+	}
+	return hex.EncodeToString(b[:])
+}
