@@ -403,12 +403,18 @@ type outTimer struct {
 	cancel bool
 }
 
-func (o *outbox) toDriver(id string, ev Event) { o.events = append(o.events, outEvent{driverID: id, ev: ev}) }
-func (o *outbox) toRide(id string, ev Event)   { o.events = append(o.events, outEvent{rideID: id, ev: ev}) }
+func (o *outbox) toDriver(id string, ev Event) {
+	o.events = append(o.events, outEvent{driverID: id, ev: ev})
+}
+func (o *outbox) toRide(id string, ev Event) {
+	o.events = append(o.events, outEvent{rideID: id, ev: ev})
+}
 func (o *outbox) schedule(key string, at time.Time) {
 	o.timers = append(o.timers, outTimer{key: key, at: at})
 }
-func (o *outbox) cancelTimer(key string)          { o.timers = append(o.timers, outTimer{key: key, cancel: true}) }
+func (o *outbox) cancelTimer(key string) {
+	o.timers = append(o.timers, outTimer{key: key, cancel: true})
+}
 func (o *outbox) onAbort(f func(context.Context)) { o.aborts = append(o.aborts, f) }
 
 func (o *outbox) abort(ctx context.Context) {
@@ -445,15 +451,15 @@ func (o *outbox) deliver(ctx context.Context, e *Engine) {
 // counters are the engine's monotonic statistics.
 type counters struct {
 	ridesRequested, ridesAssigned, ridesNoDriver, ridesCancelled, ridesCompleted atomic.Int64
-	offersSent, offersAccepted, offersDeclined, offersExpired, acceptsLost      atomic.Int64
-	fixesAccepted, fixesRejected, fenced, rematched                            atomic.Int64
+	offersSent, offersAccepted, offersDeclined, offersExpired, acceptsLost       atomic.Int64
+	fixesAccepted, fixesRejected, fenced, rematched                              atomic.Int64
 }
 
 // Stats is a snapshot of the engine's counters.
 type Stats struct {
 	RidesRequested, RidesAssigned, RidesNoDriver, RidesCancelled, RidesCompleted int64
-	OffersSent, OffersAccepted, OffersDeclined, OffersExpired, AcceptsLost      int64
-	FixesAccepted, FixesRejected, FencedWrites, Rematched                       int64
+	OffersSent, OffersAccepted, OffersDeclined, OffersExpired, AcceptsLost       int64
+	FixesAccepted, FixesRejected, FencedWrites, Rematched                        int64
 }
 
 // Stats returns the engine's counters.

@@ -41,32 +41,32 @@ type Rating struct {
 // The JSON form is the ride object of the wire contract; Match is internal
 // matching state, persisted by stores but never sent to clients.
 type Ride struct {
-	ID          string         `json:"id"`
-	Status      RideStatus     `json:"status"`
-	RiderID     string         `json:"rider_id"`
-	DriverID    string         `json:"driver_id,omitempty"`
-	Pickup      geo.Point      `json:"pickup"`
-	Dropoff     geo.Point      `json:"dropoff"`
-	Fare        pricing.Money  `json:"fare"`
-	FinalFare   *pricing.Money `json:"final_fare,omitempty"`
-	Surge       float64        `json:"surge"`
-	Region      string         `json:"region,omitempty"`
-	QuoteID     string         `json:"quote_id,omitempty"`
-	DistanceM   float64        `json:"distance_m"`
-	DurationS   float64        `json:"duration_s"`
-	TripDistM   float64        `json:"trip_distance_m,omitempty"`
-	TripDurS    float64        `json:"trip_duration_s,omitempty"`
-	CreatedAt   int64          `json:"created_at"`
-	UpdatedAt   int64          `json:"updated_at"`
-	AssignedAt  int64          `json:"assigned_at,omitempty"`
-	ArrivedAt   int64          `json:"arrived_at,omitempty"`
-	StartedAt   int64          `json:"started_at,omitempty"`
-	CompletedAt int64          `json:"completed_at,omitempty"`
-	CancelledAt int64          `json:"cancelled_at,omitempty"`
-	CancelledBy string         `json:"cancelled_by,omitempty"`
-	RiderRating *Rating        `json:"rider_rating,omitempty"`
-	DriverRating *Rating       `json:"driver_rating,omitempty"`
-	Version     int64          `json:"version"`
+	ID           string         `json:"id"`
+	Status       RideStatus     `json:"status"`
+	RiderID      string         `json:"rider_id"`
+	DriverID     string         `json:"driver_id,omitempty"`
+	Pickup       geo.Point      `json:"pickup"`
+	Dropoff      geo.Point      `json:"dropoff"`
+	Fare         pricing.Money  `json:"fare"`
+	FinalFare    *pricing.Money `json:"final_fare,omitempty"`
+	Surge        float64        `json:"surge"`
+	Region       string         `json:"region,omitempty"`
+	QuoteID      string         `json:"quote_id,omitempty"`
+	DistanceM    float64        `json:"distance_m"`
+	DurationS    float64        `json:"duration_s"`
+	TripDistM    float64        `json:"trip_distance_m,omitempty"`
+	TripDurS     float64        `json:"trip_duration_s,omitempty"`
+	CreatedAt    int64          `json:"created_at"`
+	UpdatedAt    int64          `json:"updated_at"`
+	AssignedAt   int64          `json:"assigned_at,omitempty"`
+	ArrivedAt    int64          `json:"arrived_at,omitempty"`
+	StartedAt    int64          `json:"started_at,omitempty"`
+	CompletedAt  int64          `json:"completed_at,omitempty"`
+	CancelledAt  int64          `json:"cancelled_at,omitempty"`
+	CancelledBy  string         `json:"cancelled_by,omitempty"`
+	RiderRating  *Rating        `json:"rider_rating,omitempty"`
+	DriverRating *Rating        `json:"driver_rating,omitempty"`
+	Version      int64          `json:"version"`
 
 	Match Matching `json:"-"`
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ type benchFleet struct {
 	ids     []string
 	pts     []Point
 	centers []Point // query centres
+	steps   []uint8 // per driver: updates so far, for moved
 }
 
 var (
@@ -49,7 +51,7 @@ func getBenchFleet(b *testing.B, n int) *benchFleet {
 		return f
 	}
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
-	f := &benchFleet{ix: benchIndex(b), ids: make([]string, n), pts: make([]Point, n)}
+	f := &benchFleet{ix: benchIndex(b), ids: make([]string, n), pts: make([]Point, n), steps: make([]uint8, n)}
 	for i := range n {
 		f.ids[i] = "driver-" + strconv.Itoa(i)
 		f.pts[i] = cityPoint(rng)
@@ -88,11 +90,29 @@ func sizeName(n int) string {
 	return fmt.Sprintf("n=%d", n)
 }
 
-// moveStep is how far a position update moves a driver (~5 m).
+// moveStep is how far a position update moves a driver: 5 m north-south.
 const moveStep = 5 / EarthRadius / degToRad
 
-// BenchmarkUpsertMove moves an existing driver a few metres, drivers in a
-// scattered order; a few percent of the moves cross a cell boundary.
+// moved returns driver j's next position: every update walks it one 5 m
+// side further around a small square (N, E, S, W), so each update is a
+// real move, about 4% of them into another cell, and the fleet stays put.
+func (f *benchFleet) moved(j int) Point {
+	f.steps[j]++
+	p := f.pts[j]
+	switch f.steps[j] & 3 {
+	case 1:
+		p.Lat += moveStep
+	case 2:
+		p.Lat += moveStep
+		p.Lon += moveStep / math.Cos(p.Lat*degToRad)
+	case 3:
+		p.Lon += moveStep / math.Cos(p.Lat*degToRad)
+	}
+	return p
+}
+
+// BenchmarkUpsertMove moves an existing driver 5 m, drivers taken in a
+// scattered order (as fixes arrive from the fleet).
 func BenchmarkUpsertMove(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(sizeName(n), func(b *testing.B) {
@@ -104,12 +124,7 @@ func BenchmarkUpsertMove(b *testing.B) {
 				if j >= n {
 					j -= n
 				}
-				p := f.pts[j]
-				if i&1 == 0 {
-					p.Lat += moveStep
-					p.Lon -= moveStep
-				}
-				if err := f.ix.Upsert(f.ids[j], p, int64(i)); err != nil {
+				if err := f.ix.Upsert(f.ids[j], f.moved(j), int64(i)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -118,26 +133,10 @@ func BenchmarkUpsertMove(b *testing.B) {
 }
 
 // BenchmarkUpsertMoveParallel is BenchmarkUpsertMove from GOMAXPROCS
-// goroutines at once: write-lock contention.
+// goroutines at once, each on its own drivers: write-lock contention.
 func BenchmarkUpsertMoveParallel(b *testing.B) {
 	f := getBenchFleet(b, 100_000)
-	var seed sync.Mutex
-	next := 0
-	b.RunParallel(func(pb *testing.PB) {
-		seed.Lock()
-		j := next * 1013
-		next++
-		seed.Unlock()
-		n := len(f.ids)
-		for i := 0; pb.Next(); i++ {
-			j = (j + 7919) % n
-			p := f.pts[j]
-			if i&1 == 0 {
-				p.Lat += moveStep
-			}
-			_ = f.ix.Upsert(f.ids[j], p, int64(i))
-		}
-	})
+	benchParallel(b, f, 0, f.ix.Upsert, f.ix.Nearest)
 }
 
 // BenchmarkNearest10Within3km asks for the 10 nearest within 3 km from
@@ -209,30 +208,38 @@ func BenchmarkBruteForce10Within3km(b *testing.B) {
 // goroutine: the ingest-plus-dispatch load the lock must carry.
 func BenchmarkMixedParallel(b *testing.B) {
 	f := getBenchFleet(b, 100_000)
-	benchMixed(b, f, f.ix.Upsert, f.ix.Nearest)
+	benchParallel(b, f, 11, f.ix.Upsert, f.ix.Nearest)
 }
 
-func benchMixed(b *testing.B, f *benchFleet, upsert func(string, Point, int64) error, nearest func(Query, []Hit) []Hit) {
-	var seed sync.Mutex
-	next := 0
+// benchParallel runs upserts from GOMAXPROCS goroutines, each on its own
+// slice of the drivers, with a nearest-10 query every queryEvery-th
+// operation (never if 0).
+func benchParallel(b *testing.B, f *benchFleet, queryEvery int, upsert func(string, Point, int64) error, nearest func(Query, []Hit) []Hit) {
+	var mu sync.Mutex
+	worker := 0
+	workers := runtime.GOMAXPROCS(0) * 1 // RunParallel's default parallelism
 	b.RunParallel(func(pb *testing.PB) {
-		seed.Lock()
-		j := next * 1013
-		next++
-		seed.Unlock()
-		n := len(f.ids)
+		mu.Lock()
+		w := worker
+		worker++
+		mu.Unlock()
+		lo, hi := w*len(f.ids)/workers, (w+1)*len(f.ids)/workers
+		if w >= workers {
+			lo, hi = 0, 0
+		}
+		n := hi - lo
 		dst := make([]Hit, 0, 16)
+		j := 0
 		for i := 0; pb.Next(); i++ {
-			j = (j + 7919) % n
-			if i%11 == 10 {
-				dst = nearest(Query{Center: f.centers[j&1023], Radius: 3000, K: 10}, dst)
+			if queryEvery > 0 && i%queryEvery == queryEvery-1 || n == 0 {
+				dst = nearest(Query{Center: f.centers[i&1023], Radius: 3000, K: 10}, dst)
 				continue
 			}
-			p := f.pts[j]
-			if i&1 == 0 {
-				p.Lat += moveStep
+			j += 7919
+			for j >= n {
+				j -= n
 			}
-			_ = upsert(f.ids[j], p, int64(i))
+			_ = upsert(f.ids[lo+j], f.moved(lo+j), int64(i))
 		}
 	})
 }
@@ -258,8 +265,9 @@ func BenchmarkMapFloor(b *testing.B) {
 				if j >= n {
 					j -= n
 				}
+				p := f.moved(j)
 				r := m[f.ids[j]]
-				r.lat, r.lon, r.seen = f.pts[j].Lat, f.pts[j].Lon, int64(i)
+				r.lat, r.lon, r.seen = p.Lat, p.Lon, int64(i)
 			}
 		})
 	}

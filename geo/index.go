@@ -14,15 +14,18 @@ import (
 type Index struct {
 	mu    sync.RWMutex
 	grid  grid
-	byID  map[string]*entry
+	byID  map[string]entry
 	cells map[uint64]*cell
 	free  []*cell // emptied cells kept for reuse, so moves do not allocate
 }
 
-// entry locates an id: its cell and its position in the cell's items.
+// entry locates an id. It is stored by value in byID and points straight
+// at the item, so a move within a cell costs one map lookup and one write;
+// attach and detach repoint it whenever an item changes address.
 type entry struct {
-	cell *cell
-	idx  int
+	it  *item
+	c   *cell
+	idx int
 }
 
 // cell is one occupied grid cell. items is unordered.
@@ -32,12 +35,12 @@ type cell struct {
 }
 
 // item is an entry's data, stored inline in its cell so a search reads
-// cells sequentially. cos caches cosLat(lat).
+// cells sequentially. cos caches cosLat(lat); key is the cell's key.
 type item struct {
 	lat, lon, cos float64
 	seen          int64
+	key           uint64
 	id            string
-	e             *entry
 }
 
 // maxFreeCells bounds the pool of emptied cells kept for reuse.
@@ -54,7 +57,7 @@ func NewIndex() *Index { return newIndexGrid(defaultLatBits, defaultLonBits) }
 func newIndexGrid(latBits, lonBits uint) *Index {
 	return &Index{
 		grid:  newGrid(latBits, lonBits),
-		byID:  make(map[string]*entry),
+		byID:  make(map[string]entry),
 		cells: make(map[uint64]*cell),
 	}
 }
@@ -76,18 +79,16 @@ func (ix *Index) Upsert(id string, p Point, seen int64) error {
 	defer ix.mu.Unlock()
 	e, ok := ix.byID[id]
 	if ok {
-		if e.cell.key == key {
-			it := &e.cell.items[e.idx]
+		if it := e.it; it.key == key {
 			it.lat, it.lon, it.cos, it.seen = p.Lat, p.Lon, cs, seen
 			return nil
 		}
+		id = e.it.id // reuse the stored copy
 		ix.detach(e)
 	} else {
 		id = strings.Clone(id) // do not pin the caller's buffer
-		e = &entry{}
-		ix.byID[id] = e
 	}
-	ix.attach(e, key, item{lat: p.Lat, lon: p.Lon, cos: cs, seen: seen, id: id, e: e})
+	ix.attach(item{lat: p.Lat, lon: p.Lon, cos: cs, seen: seen, key: key, id: id})
 	return nil
 }
 
@@ -112,8 +113,7 @@ func (ix *Index) Get(id string) (p Point, seen int64, ok bool) {
 	if !ok {
 		return Point{}, 0, false
 	}
-	it := &e.cell.items[e.idx]
-	return Point{Lat: it.lat, Lon: it.lon}, it.seen, true
+	return Point{Lat: e.it.lat, Lon: e.it.lon}, e.it.seen, true
 }
 
 // Len returns the number of entries.
@@ -145,7 +145,7 @@ func (ix *Index) Sweep(before int64) []string {
 		ix.mu.Lock()
 		for _, id := range stale[:n] {
 			e, ok := ix.byID[id]
-			if !ok || e.cell.items[e.idx].seen >= before {
+			if !ok || e.it.seen >= before {
 				continue
 			}
 			ix.detach(e)
@@ -161,10 +161,10 @@ func (ix *Index) Sweep(before int64) []string {
 	return removed
 }
 
-// attach appends it to the cell with key, creating the cell if needed.
-// ix.mu must be held for writing.
-func (ix *Index) attach(e *entry, key uint64, it item) {
-	c := ix.cells[key]
+// attach appends it to the cell it.key, creating the cell if needed, and
+// points it.id's entry at it. ix.mu must be held for writing.
+func (ix *Index) attach(it item) {
+	c := ix.cells[it.key]
 	if c == nil {
 		if n := len(ix.free); n > 0 {
 			c = ix.free[n-1]
@@ -173,25 +173,34 @@ func (ix *Index) attach(e *entry, key uint64, it item) {
 		} else {
 			c = &cell{}
 		}
-		c.key = key
-		ix.cells[key] = c
+		c.key = it.key
+		ix.cells[it.key] = c
 	}
-	e.cell, e.idx = c, len(c.items)
+	if len(c.items) < cap(c.items) {
+		c.items = append(c.items, it)
+		i := len(c.items) - 1
+		ix.byID[it.id] = entry{it: &c.items[i], c: c, idx: i}
+		return
+	}
+	// The array moves: repoint every entry of the cell.
 	c.items = append(c.items, it)
+	for i := range c.items {
+		ix.byID[c.items[i].id] = entry{it: &c.items[i], c: c, idx: i}
+	}
 }
 
-// detach removes e's item from its cell (swap with the last), dropping the
-// cell when it empties. ix.mu must be held for writing.
-func (ix *Index) detach(e *entry) {
-	c := e.cell
+// detach removes e's item from its cell (the last item fills the hole),
+// dropping the cell when it empties. It does not touch e's own map entry.
+// ix.mu must be held for writing.
+func (ix *Index) detach(e entry) {
+	c := e.c
 	last := len(c.items) - 1
 	if e.idx != last {
 		c.items[e.idx] = c.items[last]
-		c.items[e.idx].e.idx = e.idx
+		ix.byID[c.items[e.idx].id] = entry{it: &c.items[e.idx], c: c, idx: e.idx}
 	}
 	c.items[last] = item{} // release the id for the GC
 	c.items = c.items[:last]
-	e.cell = nil
 	if last == 0 {
 		delete(ix.cells, c.key)
 		if len(ix.free) < maxFreeCells {

@@ -208,7 +208,8 @@ func checkInvariants(tb testing.TB, ix *Index) {
 		for i := range c.items {
 			it := &c.items[i]
 			r, col := ix.grid.cellOf(it.lat, it.lon)
-			if cellKey(r, col) != key || it.e.cell != c || it.e.idx != i || ix.byID[it.id] != it.e || it.cos != cosLat(it.lat) {
+			want := entry{it: it, c: c, idx: i}
+			if cellKey(r, col) != key || it.key != key || ix.byID[it.id] != want || it.cos != cosLat(it.lat) {
 				tb.Fatalf("item %q misplaced", it.id)
 			}
 			n++

@@ -144,6 +144,9 @@ func dialError(resp *http.Response) error {
 func (c *Client) readLoop() {
 	defer close(c.read)
 	defer close(c.msgs)
+	// The connection is over (gorilla has answered a close frame): free
+	// the socket now rather than at Close.
+	defer c.ws.Close()
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {

@@ -15,12 +15,12 @@ import (
 
 // collector gathers a run's figures from every agent goroutine.
 type collector struct {
-	vehicles, online                     atomic.Int64
-	fixesSent, fixesRejected             atomic.Int64
-	requests, requestErrors              atomic.Int64
-	matched, noDriver, cancelled, done   atomic.Int64
-	accepts, declines, lostRaces         atomic.Int64
-	disconnects                          atomic.Int64
+	vehicles, online                   atomic.Int64
+	fixesSent, fixesRejected           atomic.Int64
+	requests, requestErrors            atomic.Int64
+	matched, noDriver, cancelled, done atomic.Int64
+	accepts, declines, lostRaces       atomic.Int64
+	disconnects                        atomic.Int64
 
 	mu          sync.Mutex
 	matchTimes  []float64

@@ -78,12 +78,12 @@ type vehicle struct {
 	pending []pendingReply
 	offers  map[string]float64 // offer id → pickup distance
 
-	rideID           string
-	pickup, dropoff  geo.Point
-	ph               phase
-	phaseUntil       time.Time
-	tripEnd          time.Time
-	lastStep         time.Time
+	rideID          string
+	pickup, dropoff geo.Point
+	ph              phase
+	phaseUntil      time.Time
+	tripEnd         time.Time
+	lastStep        time.Time
 }
 
 func (v *vehicle) run(ctx context.Context, srv Server, end time.Time) {
