@@ -102,8 +102,11 @@ func TestNearestMatchesMemory(t *testing.T) {
 			for q := range 400 {
 				spot := spots[rng.IntN(len(spots))]
 				center := place(spot, 0.06)
-				if q%40 == 0 {
-					center = geo.Point{Lat: 85.06 + rng.Float64()*0.1, Lon: 15} // beyond the GEO limit
+				switch q % 8 {
+				case 0: // beyond the GEO latitude limit
+					center = geo.Point{Lat: 85.06 + rng.Float64()*0.1, Lon: 15}
+				case 1: // right at it
+					center = place(spots[2], 0.002)
 				}
 				var radius float64
 				switch r := rng.IntN(10); {

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunFailsClearly(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		want string
+	}{
+		"missing traces": {[]string{"-traces", "/nonexistent/dir"}, "read traces"},
+		"bad flag":       {[]string{"-speed", "-3"}, "-speed must be > 0"},
+		"unreachable":    {[]string{"-traces", "../../testdata/cabspotting", "-server", "http://127.0.0.1:1"}, "server unreachable"},
+		"bad tz":         {[]string{"-tz", "Mars/Olympus"}, "-tz"},
+		"bad start":      {[]string{"-start", "yesterday"}, "-start"},
+		"empty window":   {[]string{"-traces", "../../testdata/cabspotting", "-start", "2001-01-01T00:00:00Z", "-end", "2001-01-02T00:00:00Z"}, "no vehicle"},
+	}
+	for name, c := range cases {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), c.args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want it to mention %q", name, err, c.want)
+		}
+	}
+}
+
+func TestRunInProcessWritesSummaryAndJSON(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "r.json")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"-traces", "../../testdata/cabspotting", "-duration", "10m", "-speed", "300", "-drain", "10m", "-json", js, "-no-progress"}, &out, &errb)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"ridesim summary", "requests", "matched", "time to match", "pickup distance", "offers per ride", "fixes dropped       teleport=7"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Requests int64 `json:"requests"`
+		Matched  int64 `json:"matched"`
+		Vehicles int   `json:"vehicles"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil || rep.Requests == 0 || rep.Matched == 0 || rep.Vehicles == 0 {
+		t.Fatalf("json report: %s %v", b, err)
+	}
+}
