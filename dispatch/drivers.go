@@ -177,6 +177,10 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 		e.stats.fixesRejected.Add(1)
 		return Errorf(CodeInvalid, "location: %s", strings.TrimPrefix(err.Error(), geo.ErrInvalidPoint.Error()+": "))
 	}
+	if p.Lat == 0 && p.Lon == 0 {
+		e.stats.fixesRejected.Add(1)
+		return Errorf(CodeInvalid, "location: (0, 0) is not a real fix")
+	}
 	now := e.clock.Now()
 	nowMs := now.UnixMilli()
 	if f.TS <= 0 {
@@ -192,6 +196,16 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 		tr.mu.Unlock()
 		e.stats.fixesRejected.Add(1)
 		return Errorf(CodeInvalid, "fix is older than the previous one")
+	}
+	if tr.lastTS > 0 {
+		if d := geo.Distance(tr.last, p); d > e.cfg.GPSJitterM {
+			dt := float64(f.TS-tr.lastTS) / 1000
+			if dt <= 0 || d/dt*3.6 > e.cfg.MaxSpeedKmh {
+				tr.mu.Unlock()
+				e.stats.fixesRejected.Add(1)
+				return Errorf(CodeInvalid, "location: implausible jump of %.0f m in %.0f s (limit %.0f km/h)", d, max(dt, 0), e.cfg.MaxSpeedKmh)
+			}
+		}
 	}
 	if tr.checked == 0 || nowMs-tr.checked >= 1000 {
 		e.refreshTrack(ctx, driverID, tr, nowMs)

@@ -57,9 +57,14 @@ type Config struct {
 	LockTTL time.Duration
 	// LockWait bounds how long a caller waits for a per-ride lock. 3 s.
 	LockWait time.Duration
-	// MaxFixAge rejects fixes whose ts lies further in the future than
+	// MaxFixAhead rejects fixes whose ts lies further in the future than
 	// this. 5 min.
 	MaxFixAhead time.Duration
+	// MaxSpeedKmh rejects a fix implying a faster move from the driver's
+	// previous fix (by their device timestamps): a spoofed or broken GPS.
+	// Moves within GPSJitterM are always accepted. 250 km/h.
+	MaxSpeedKmh float64
+	GPSJitterM  float64
 	// AvgSpeedKmh and DetourFactor estimate ETAs: distance × detour /
 	// speed. 25 km/h and 1.3.
 	AvgSpeedKmh  float64
@@ -121,6 +126,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFixAhead <= 0 {
 		c.MaxFixAhead = 5 * time.Minute
+	}
+	if c.MaxSpeedKmh <= 0 {
+		c.MaxSpeedKmh = 250
+	}
+	if c.GPSJitterM <= 0 {
+		c.GPSJitterM = 100
 	}
 	if c.AvgSpeedKmh <= 0 {
 		c.AvgSpeedKmh = 25

@@ -523,3 +523,28 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("driver moved by a rejected fix: %+v %v", near, err)
 	}
 }
+
+func TestSpoofedFixesRejected(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("d", 0)
+	ts := h.clock.Now().UnixMilli()
+	// 20 km north one second later: 72 000 km/h.
+	err := h.e.UpdateLocation(h.ctx, "d", dispatch.Fix{Lat: sf.Lat + 0.18, Lon: sf.Lon, TS: ts + 1000})
+	if dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+		t.Fatalf("teleport accepted: %v", err)
+	}
+	if err := h.e.UpdateLocation(h.ctx, "d", dispatch.Fix{Lat: 0, Lon: 0, TS: ts + 2000}); dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+		t.Fatalf("(0,0) accepted: %v", err)
+	}
+	near, _ := h.e.Nearby(h.ctx, sf, 1000, 5)
+	if len(near) != 1 || near[0].Distance > 1 {
+		t.Fatalf("rejected fixes moved the driver: %+v", near)
+	}
+	// 500 m in 60 s (30 km/h) is fine; so is GPS jitter at the same ts.
+	if err := h.e.UpdateLocation(h.ctx, "d", dispatch.Fix{Lat: sf.Lat + 500/111195.0, Lon: sf.Lon, TS: ts + 60_000}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.UpdateLocation(h.ctx, "d", dispatch.Fix{Lat: sf.Lat + 520/111195.0, Lon: sf.Lon, TS: ts + 60_000}); err != nil {
+		t.Fatalf("jitter: %v", err)
+	}
+}

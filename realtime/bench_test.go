@@ -3,9 +3,13 @@ package realtime
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
@@ -119,5 +123,41 @@ func BenchmarkNotifyDriverSockets(b *testing.B) {
 	b.StopTimer()
 	if s := ts.hub.Stats(); s.SlowConsumers != 0 {
 		b.Fatalf("stats %+v", s)
+	}
+}
+
+// BenchmarkConnMemory reports the heap and stack held per idle driver
+// connection. The clients are bare gorilla connections with small buffers
+// and no goroutine, so the figure is the server side plus about 1.5 KB.
+func BenchmarkConnMemory(b *testing.B) {
+	const n = 500
+	d := &websocket.Dialer{ReadBufferSize: 512, WriteBufferSize: 512}
+	for b.Loop() {
+		b.StopTimer()
+		ts := newTestServer(b, serverOpts{})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]*websocket.Conn, n)
+		for i := range conns {
+			ws, _, err := d.Dial("ws"+strings.TrimPrefix(ts.url, "http")+"/v1/driver/ws?driver_id="+fmt.Sprint(i), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := ws.ReadMessage(); err != nil { // the welcome
+				b.Fatal(err)
+			}
+			conns[i] = ws
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapInuse-before.HeapInuse) / n
+		stack := float64(after.StackInuse-before.StackInuse) / n
+		b.ReportMetric(heap, "heapB/conn")
+		b.ReportMetric(stack, "stackB/conn")
+		for _, ws := range conns {
+			ws.Close()
+		}
+		b.StartTimer()
 	}
 }

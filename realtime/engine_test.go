@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -63,11 +64,11 @@ func TestEngine_Trip(t *testing.T) {
 	send(near, map[string]any{"type": "location", "lat": 37.7752, "lon": -122.4194, "ts": now})
 	send(far, map[string]any{"type": "location", "lat": 37.7770, "lon": -122.4194, "ts": now})
 	checkFor(t, waitTimeout, func() error {
-		_, err := eng.Nearby(ctx, pickup, 1000, 10)
-		if n, _ := eng.Nearby(ctx, pickup, 1000, 10); len(n) != 2 {
-			return err
+		n, err := eng.Nearby(ctx, pickup, 1000, 10)
+		if err == nil && len(n) != 2 {
+			err = fmt.Errorf("%d drivers nearby", len(n))
 		}
-		return nil
+		return err
 	})
 
 	ride, _, err := eng.RequestRide(ctx, "u1", dispatch.RideRequest{Pickup: pickup, Dropoff: dropoff}, "")

@@ -55,6 +55,11 @@ type handlerBase struct {
 // token, 401 without a valid identity, 503 when the hub is not open. After
 // the upgrade it registers the driver (replacing an older connection),
 // calls DriverConnected, sends the welcome and then serves driver frames.
+//
+// Both handlers return from ServeHTTP as soon as the connection is
+// upgraded; the connection then runs on its own goroutine, which the Hub
+// tracks (Hub.Shutdown waits for it; http.Server.Shutdown does not wait
+// for upgraded connections).
 func DriverHandler(d Dispatcher, hub *Hub, authn Authenticator, cfg HandlerConfig) http.Handler {
 	return &driverHandler{handlerBase{d: d, hub: hub, authn: authn, cfg: cfg}}
 }
@@ -156,6 +161,14 @@ func (h *driverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The connection runs on its own goroutine so that ServeHTTP returns
+	// and net/http's per-request state (two 4 KB buffers among others) is
+	// freed: the goroutine count stays two per connection.
+	go h.run(ws, id)
+}
+
+// run serves an upgraded driver connection until it ends.
+func (h *driverHandler) run(ws *websocket.Conn, id auth.Identity) {
 	defer h.hub.release()
 	hub := h.hub
 	c := newConn(hub, ws, auth.RoleDriver, id.ID, id.Expires)
@@ -204,6 +217,12 @@ func (h *riderHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	go h.run(ws, id, actor, rideID, ride) // see driverHandler.ServeHTTP
+}
+
+// run serves an upgraded rider connection following ride rideID until it
+// ends; ride is the snapshot read before the upgrade.
+func (h *riderHandler) run(ws *websocket.Conn, id auth.Identity, actor dispatch.Actor, rideID string, ride *dispatch.Ride) {
 	defer h.hub.release()
 	hub := h.hub
 	c := newConn(hub, ws, auth.RoleRider, id.ID, id.Expires)
@@ -218,7 +237,7 @@ func (h *riderHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Subscribed first, then read the snapshot, so no change falls in
 	// between; a change queued meanwhile may repeat what the snapshot
 	// shows (clients order ride objects by version).
-	ctx, cancel = c.callContext()
+	ctx, cancel := c.callContext()
 	if fresh, err := h.d.GetRide(ctx, actor, rideID); err == nil {
 		ride = fresh
 	}
@@ -227,7 +246,7 @@ func (h *riderHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.enqueueFront(outMsg{data: data})
 	}
 	go c.writeLoop()
-	err = c.readLoop(func(_ int, data []byte) {
+	err := c.readLoop(func(_ int, data []byte) {
 		ref := frameRef(data)
 		if !c.allowFrame() {
 			c.sendError(dispatch.CodeRateLimited, "too many messages: slow down", ref)

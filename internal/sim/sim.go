@@ -8,10 +8,11 @@
 // free; it is offline in the gaps of its trace. Offers are accepted with
 // probability AcceptProb after a random delay. An assigned vehicle drives a
 // straight line to the pickup and then to the drop-off at its speed,
-// reporting arrived, start and complete. After a trip the vehicle waits,
-// available, where the trip ended until its recorded trace is within reach
-// at its speed (so it never jumps faster than it could drive) and then
-// follows the trace again.
+// reporting arrived, start and complete. After a trip the vehicle, available
+// again, drives back toward where its recorded trace is at that moment (at
+// 1.5× its speed, so that it catches up; parked while the trace is in a
+// gap) and follows the trace again once it reaches it: it never jumps
+// faster than it could drive.
 //
 // Determinism: every random choice comes from a per-vehicle generator
 // seeded from Seed and the vehicle id; network timing may still vary.

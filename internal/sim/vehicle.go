@@ -244,12 +244,17 @@ func (v *vehicle) step(ctx context.Context, now time.Time) {
 			v.setOnline(ctx, false) // the recorded shift is over
 			return
 		}
-		if ok && geo.Distance(v.pos, p) <= v.speed*now.Sub(v.tripEnd).Seconds() {
-			v.mode = modeTrace
-			v.sendFix(ctx, p, now)
+		if !ok {
+			v.sendFix(ctx, v.pos, now) // parked where the trip ended, available
 			return
 		}
-		v.sendFix(ctx, v.pos, now) // parked where the trip ended, available
+		// Drive back toward where the recorded vehicle is now, a little
+		// faster than usual so that it catches up, then follow the trace.
+		q, reached := moveToward(v.pos, p, 1.5*v.speed*dt)
+		v.sendFix(ctx, q, now)
+		if reached {
+			v.mode = modeTrace
+		}
 	}
 }
 
