@@ -235,6 +235,11 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 		return Errorf(CodeInvalid, "%v", err)
 	}
 	e.stats.fixesAccepted.Add(1)
+	if e.cfg.FixLag != nil {
+		if lag := nowMs - f.TS; lag > -3_600_000 && lag < 3_600_000 {
+			e.cfg.FixLag(time.Duration(lag) * time.Millisecond)
+		}
+	}
 	if fwd != nil {
 		e.notify.NotifyRide(ctx, fwd.RideID, *fwd)
 	}
@@ -351,4 +356,3 @@ func (t *trackTable) odometer(id, rideID string) float64 {
 	return tr.odometer
 }
 
-var _ = time.Second

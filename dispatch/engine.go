@@ -69,6 +69,10 @@ type Config struct {
 	// speed. 25 km/h and 1.3.
 	AvgSpeedKmh  float64
 	DetourFactor float64
+	// FixLag, when set, is told for every accepted fix how long after its
+	// device timestamp it was indexed (only when that is within an hour:
+	// replays of old traces are not measured). Load tests read it.
+	FixLag func(time.Duration)
 	// Logger receives the engine's logs. Discarded when nil.
 	Logger *slog.Logger
 	// NewID makes ride ids. uuid.NewString when nil.

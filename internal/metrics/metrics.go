@@ -42,6 +42,18 @@ func New() *Metrics {
 	return m
 }
 
+// FixLag returns an observer of the delay between a fix's device
+// timestamp and its indexing, exported as a histogram.
+func (m *Metrics) FixLag() func(time.Duration) {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "dispatch_fix_ingest_lag_seconds",
+		Help:    "Delay from a fix's device timestamp to its indexing (same-clock load tests).",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2, 5},
+	})
+	m.reg.MustRegister(h)
+	return func(d time.Duration) { h.Observe(d.Seconds()) }
+}
+
 // Registry returns the registry, for extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 

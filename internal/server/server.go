@@ -154,8 +154,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		})
 		s.ready = func(context.Context) error { return nil }
 	}
+	m := metrics.New()
 	ecfg := cfg.Engine
 	ecfg.Logger = cfg.Logger
+	if ecfg.FixLag == nil {
+		ecfg.FixLag = m.FixLag()
+	}
 	eng, err := dispatch.New(ecfg, deps)
 	if err != nil {
 		return nil, err
@@ -172,7 +176,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	eng.SetNotifier(s.hub)
 	authn := auth.New([]byte(cfg.AuthSecret), nil)
 
-	m := metrics.New()
 	m.Engine(eng.Stats)
 	m.Gauge("dispatch_ws_connections", "Open WebSocket connections.", func() float64 {
 		st := s.hub.Stats()
