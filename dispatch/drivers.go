@@ -355,4 +355,3 @@ func (t *trackTable) odometer(id, rideID string) float64 {
 	}
 	return tr.odometer
 }
-

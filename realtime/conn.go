@@ -140,12 +140,6 @@ func (c *conn) closeWith(code int, reason string) bool {
 	return true
 }
 
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
-}
-
 // abort drops the socket at once.
 func (c *conn) abort() {
 	c.closeWith(CloseGoingAway, "server shutting down")

@@ -24,11 +24,14 @@
 //
 // Lock order (a lock may only be taken while holding locks above it):
 //
+//  0. a driver's session lock (Hub.lockSession), held across the
+//     DriverConnected and DriverDisconnected calls of that driver only
 //  1. Hub.mu (lifecycle state; Open holds it while subscribing)
 //  2. MemoryBroker.mu (read-locked while delivering)
 //  3. a Hub shard lock (driver or ride shard; never two at once), or
 //     Hub.liveMu (the set of all connections; never with a shard lock)
 //  4. a connection's mu (its queue and close state)
 //
-// The Dispatcher is never called with any of these locks held.
+// Apart from the session lock, the Dispatcher is never called with any of
+// these locks held.
 package realtime

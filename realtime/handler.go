@@ -176,13 +176,18 @@ func (h *driverHandler) run(ws *websocket.Conn, id auth.Identity) {
 	defer hub.stats.driverConns.Add(-1)
 	hub.track(c)
 	defer hub.untrack(c)
-	hub.registerDriver(c)
-
 	s := &driverSession{c: c, d: h.d}
+	unlock := hub.lockSession(c.id)
+	hub.registerDriver(c)
 	connected := s.welcome()
+	unlock()
+
 	go c.writeLoop()
 	err := c.readLoop(s.handle)
 	c.finish(err)
+
+	unlock = hub.lockSession(c.id)
+	defer unlock()
 	if hub.unregisterDriver(c) && connected {
 		ctx, cancel := c.callContext()
 		defer cancel()

@@ -67,13 +67,19 @@ type Hub struct {
 	liveMu sync.Mutex
 	live   map[*conn]struct{} // every connection between track and untrack
 
-	seq   atomic.Uint64
 	stats hubStats
 }
 
 type driverShard struct {
-	mu sync.RWMutex
-	m  map[string]*conn // driver id -> its one registered connection
+	mu       sync.RWMutex
+	m        map[string]*conn        // driver id -> its one registered connection
+	sessions map[string]*sessionLock // driver id -> its session lock, while in use
+}
+
+// sessionLock serialises the session changes of one driver on this node.
+type sessionLock struct {
+	mu   sync.Mutex
+	refs int // holders and waiters; guarded by the shard's mu
 }
 
 type rideShard struct {
@@ -106,6 +112,7 @@ func NewHub(cfg HubConfig) *Hub {
 	}
 	for i := range h.drivers {
 		h.drivers[i].m = make(map[string]*conn)
+		h.drivers[i].sessions = make(map[string]*sessionLock)
 		h.rides[i].m = make(map[string]map[*conn]struct{})
 	}
 	return h
@@ -162,6 +169,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			if stop != nil {
 				stop()
 			}
+			h.cancelBase()
 			close(h.drained)
 		}()
 	})
@@ -289,6 +297,32 @@ func (h *Hub) registerDriver(c *conn) {
 	}
 	if payload, err := json.Marshal(sessionNotice{Node: h.cfg.NodeID, Since: c.since}); err == nil {
 		h.publish(h.base, Envelope{Kind: KindSession, Target: c.id, Payload: payload})
+	}
+}
+
+// lockSession takes driver id's session lock and returns its unlock. A
+// connection holds it while it registers and calls DriverConnected, and
+// while it unregisters and calls DriverDisconnected, so that a connection
+// ending as another one of the same driver starts cannot report the
+// driver gone after the new one reported it back.
+func (h *Hub) lockSession(id string) (unlock func()) {
+	s := &h.drivers[shardOf(id)]
+	s.mu.Lock()
+	l := s.sessions[id]
+	if l == nil {
+		l = &sessionLock{}
+		s.sessions[id] = l
+	}
+	l.refs++
+	s.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		s.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.sessions, id)
+		}
+		s.mu.Unlock()
 	}
 }
 

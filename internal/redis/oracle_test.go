@@ -71,10 +71,16 @@ func TestNearestMatchesMemory(t *testing.T) {
 					p = geo.Point{Lat: place(spots[1], 0.05).Lat, Lon: -180}
 				case 4:
 					p = spot // several drivers on one point: ties broken by id
+				case 5, 6, 7, 8, 9, 10: // a dense crowd, to cut GEOSEARCH's COUNT
+					p = place(spots[0], 0.0005)
 				}
 				seen := now - rng.Int64N(60_000)
 				both(func(l dispatch.Locator) error { return l.Update(ctx, id, p, seen) })
-				if rng.IntN(4) != 0 {
+				available := rng.IntN(4) != 0
+				if m := i % 25; m >= 5 && m <= 10 {
+					available = rng.IntN(10) == 0 // a crowd of mostly busy drivers
+				}
+				if available {
 					both(func(l dispatch.Locator) error { return l.SetAvailable(ctx, id, true) })
 				}
 				ids = append(ids, id)
