@@ -195,7 +195,7 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 	if f.TS < tr.lastTS {
 		tr.mu.Unlock()
 		e.stats.fixesRejected.Add(1)
-		return Errorf(CodeInvalid, "fix is older than the previous one")
+		return Errorf(CodeStaleFix, "fix is older than the previous one")
 	}
 	if tr.lastTS > 0 {
 		if d := geo.Distance(tr.last, p); d > e.cfg.GPSJitterM {
@@ -209,11 +209,6 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 	}
 	if tr.checked == 0 || nowMs-tr.checked >= 1000 {
 		e.refreshTrack(ctx, driverID, tr, nowMs)
-	}
-	if tr.status == DriverOffline || (tr.status == "" && tr.checked > 0) {
-		tr.mu.Unlock()
-		e.stats.fixesRejected.Add(1)
-		return Errorf(CodePrecondition, "driver is offline: send status available first")
 	}
 	prev, hadPrev := tr.last, tr.lastTS > 0
 	tr.lastTS, tr.last = f.TS, p

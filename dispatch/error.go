@@ -17,6 +17,7 @@ const (
 	CodeOfferTaken    = "offer_taken"
 	CodeOfferExpired  = "offer_expired"
 	CodeOfferCanceled = "offer_cancelled"
+	CodeStaleFix      = "stale_fix"
 	CodeUnavailable   = "unavailable"
 	CodeInternal      = "internal"
 )

@@ -14,7 +14,7 @@ func TestConcurrentUse(t *testing.T) {
 	const (
 		writers   = 4
 		perWriter = 200
-		rounds    = 300
+		rounds    = 60
 		fresh     = 1000 // writers' fixes are seen >= fresh; sweeps cut below
 	)
 	ix := newIndexGrid(12, 13) // coarse: many drivers per cell, many crossings
@@ -44,26 +44,14 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		})
 	}
-	// Stale drivers appear all the time; the sweeper keeps removing them.
-	done := make(chan struct{})
-	var bg sync.WaitGroup
-	bg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-done:
-				return
-			default:
-			}
-			_ = ix.Upsert(fmt.Sprintf("stale-%d", i%500), Point{area.Lat, -179.95}, int64(i%fresh))
+	// Stale drivers keep appearing while a sweeper keeps removing them.
+	wg.Go(func() {
+		for i := range 2000 {
+			_ = ix.Upsert(fmt.Sprintf("stale-%d", i%300), Point{area.Lat, -179.95}, int64(i%fresh))
 		}
 	})
-	bg.Go(func() {
-		for {
-			select {
-			case <-done:
-				return
-			default:
-			}
+	wg.Go(func() {
+		for range 100 {
 			for _, id := range ix.Sweep(fresh) {
 				if id[0] != 's' {
 					t.Errorf("Sweep removed fresh %q", id)
@@ -71,17 +59,12 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		}
 	})
-	for r := range 3 {
-		bg.Go(func() {
+	for r := range 2 {
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(r), 2))
 			s := &scenario{rng: rng, g: ix.grid, area: area, span: 50000}
 			buf := make([]Hit, 0, 64)
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
+			for range 300 {
 				q := s.query(nil)
 				q.K = rng.IntN(20)
 				buf = ix.Nearest(q, buf)
@@ -93,8 +76,6 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	close(done)
-	bg.Wait()
 
 	ix.Sweep(fresh)
 	checkInvariants(t, ix)

@@ -12,11 +12,12 @@ import (
 // Index is safe for concurrent use; see the package documentation for the
 // locking contract. The zero value is not usable: call NewIndex.
 type Index struct {
-	mu    sync.RWMutex
-	grid  grid
-	byID  map[string]entry
-	cells map[uint64]*cell
-	free  []*cell // emptied cells kept for reuse, so moves do not allocate
+	mu     sync.RWMutex
+	grid   grid
+	byID   map[string]entry
+	blocks map[uint64]*block // by blockKey
+	nCells int               // occupied cells
+	free   []*block          // emptied blocks kept for reuse, so moves do not allocate
 }
 
 // entry locates an id. It is stored by value in byID and points straight
@@ -28,14 +29,28 @@ type entry struct {
 	idx int
 }
 
-// cell is one occupied grid cell. items is unordered.
+// Cells are grouped in blocks of blockSide x blockSide, so a search that
+// walks a strip of cells does one map lookup per block and reads the cell
+// headers from one small array, instead of one map probe per cell.
+const (
+	blockBits = 2
+	blockSide = 1 << blockBits
+	blockMask = blockSide - 1
+)
+
+// block holds the cells of one blockSide x blockSide square of the grid.
+type block struct {
+	n     int // occupied cells
+	cells [blockSide * blockSide]cell
+}
+
+// cell is one grid cell; items is unordered.
 type cell struct {
-	key   uint64
 	items []item
 }
 
 // item is an entry's data, stored inline in its cell so a search reads
-// cells sequentially. cos caches cosLat(lat); key is the cell's key.
+// cells sequentially. cos caches cosLat(lat); key is the cell's cellKey.
 type item struct {
 	lat, lon, cos float64
 	seen          int64
@@ -43,8 +58,17 @@ type item struct {
 	id            string
 }
 
-// maxFreeCells bounds the pool of emptied cells kept for reuse.
-const maxFreeCells = 4096
+// blockOf returns the key of the block holding cell (r, c) and the cell's
+// index within it.
+func blockOf(r, c int64) (key uint64, i int) {
+	return cellKey(r>>blockBits, c>>blockBits), int((r&blockMask)<<blockBits | c&blockMask)
+}
+
+// blockOfKey is blockOf for a cellKey.
+func blockOfKey(k uint64) (key uint64, i int) { return blockOf(cellRowCol(k)) }
+
+// maxFreeBlocks bounds the pool of emptied blocks kept for reuse.
+const maxFreeBlocks = 1024
 
 // sweepBatch is how many removals Sweep makes per write-lock hold.
 const sweepBatch = 256
@@ -56,9 +80,9 @@ func NewIndex() *Index { return newIndexGrid(defaultLatBits, defaultLonBits) }
 // (tests use coarse grids to stress the search).
 func newIndexGrid(latBits, lonBits uint) *Index {
 	return &Index{
-		grid:  newGrid(latBits, lonBits),
-		byID:  make(map[string]entry),
-		cells: make(map[uint64]*cell),
+		grid:   newGrid(latBits, lonBits),
+		byID:   make(map[string]entry),
+		blocks: make(map[uint64]*block),
 	}
 }
 
@@ -130,10 +154,13 @@ func (ix *Index) Len() int {
 func (ix *Index) Sweep(before int64) []string {
 	var stale []string
 	ix.mu.RLock()
-	for _, c := range ix.cells {
-		for i := range c.items {
-			if c.items[i].seen < before {
-				stale = append(stale, c.items[i].id)
+	for _, b := range ix.blocks {
+		for ci := range b.cells {
+			items := b.cells[ci].items
+			for i := range items {
+				if items[i].seen < before {
+					stale = append(stale, items[i].id)
+				}
 			}
 		}
 	}
@@ -161,20 +188,25 @@ func (ix *Index) Sweep(before int64) []string {
 	return removed
 }
 
-// attach appends it to the cell it.key, creating the cell if needed, and
+// attach appends it to the cell it.key, creating the block if needed, and
 // points it.id's entry at it. ix.mu must be held for writing.
 func (ix *Index) attach(it item) {
-	c := ix.cells[it.key]
-	if c == nil {
+	bk, ci := blockOfKey(it.key)
+	b := ix.blocks[bk]
+	if b == nil {
 		if n := len(ix.free); n > 0 {
-			c = ix.free[n-1]
+			b = ix.free[n-1]
 			ix.free[n-1] = nil
 			ix.free = ix.free[:n-1]
 		} else {
-			c = &cell{}
+			b = &block{}
 		}
-		c.key = it.key
-		ix.cells[it.key] = c
+		ix.blocks[bk] = b
+	}
+	c := &b.cells[ci]
+	if len(c.items) == 0 {
+		b.n++
+		ix.nCells++
 	}
 	if len(c.items) < cap(c.items) {
 		c.items = append(c.items, it)
@@ -190,10 +222,10 @@ func (ix *Index) attach(it item) {
 }
 
 // detach removes e's item from its cell (the last item fills the hole),
-// dropping the cell when it empties. It does not touch e's own map entry.
+// dropping the block when it empties. It does not touch e's own map entry.
 // ix.mu must be held for writing.
 func (ix *Index) detach(e entry) {
-	c := e.c
+	c, key := e.c, e.it.key
 	last := len(c.items) - 1
 	if e.idx != last {
 		c.items[e.idx] = c.items[last]
@@ -201,10 +233,16 @@ func (ix *Index) detach(e entry) {
 	}
 	c.items[last] = item{} // release the id for the GC
 	c.items = c.items[:last]
-	if last == 0 {
-		delete(ix.cells, c.key)
-		if len(ix.free) < maxFreeCells {
-			ix.free = append(ix.free, c)
+	if last > 0 {
+		return
+	}
+	ix.nCells--
+	bk, _ := blockOfKey(key)
+	b := ix.blocks[bk]
+	if b.n--; b.n == 0 {
+		delete(ix.blocks, bk)
+		if len(ix.free) < maxFreeBlocks {
+			ix.free = append(ix.free, b)
 		}
 	}
 }

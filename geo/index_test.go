@@ -195,27 +195,37 @@ func TestSweep(t *testing.T) {
 }
 
 // checkInvariants verifies the internal structure: every entry sits in the
-// cell its point maps to, at the index it records, and no cell is empty.
+// cell its point maps to, at the index it records, and the occupancy counts
+// are right.
 func checkInvariants(tb testing.TB, ix *Index) {
 	tb.Helper()
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	n := 0
-	for key, c := range ix.cells {
-		if c.key != key || len(c.items) == 0 {
-			tb.Fatalf("cell %x: key %x, %d items", key, c.key, len(c.items))
-		}
-		for i := range c.items {
-			it := &c.items[i]
-			r, col := ix.grid.cellOf(it.lat, it.lon)
-			want := entry{it: it, c: c, idx: i}
-			if cellKey(r, col) != key || it.key != key || ix.byID[it.id] != want || it.cos != cosLat(it.lat) {
-				tb.Fatalf("item %q misplaced", it.id)
+	n, cells := 0, 0
+	for bk, b := range ix.blocks {
+		occupied := 0
+		for ci := range b.cells {
+			c := &b.cells[ci]
+			if len(c.items) > 0 {
+				occupied++
 			}
-			n++
+			for i := range c.items {
+				it := &c.items[i]
+				r, col := ix.grid.cellOf(it.lat, it.lon)
+				k, j := blockOf(r, col)
+				want := entry{it: it, c: c, idx: i}
+				if k != bk || j != ci || it.key != cellKey(r, col) || ix.byID[it.id] != want || it.cos != cosLat(it.lat) {
+					tb.Fatalf("item %q misplaced", it.id)
+				}
+				n++
+			}
 		}
+		if occupied == 0 || occupied != b.n {
+			tb.Fatalf("block %x: %d occupied cells, n = %d", bk, occupied, b.n)
+		}
+		cells += occupied
 	}
-	if n != len(ix.byID) {
-		tb.Fatalf("%d items in cells, %d ids", n, len(ix.byID))
+	if n != len(ix.byID) || cells != ix.nCells {
+		tb.Fatalf("%d items in cells, %d ids; %d cells, nCells = %d", n, len(ix.byID), cells, ix.nCells)
 	}
 }

@@ -214,8 +214,8 @@ func (s *scenario) query(fl map[string]fix) Query {
 
 func TestNearestMatchesBruteForce(t *testing.T) {
 	trials := 1500
-	if testing.Short() {
-		trials = 200
+	if testing.Short() || raceEnabled {
+		trials = 250
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for trial := range trials {

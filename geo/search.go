@@ -95,6 +95,9 @@ type search struct {
 	radius    float64 // +Inf when unlimited
 	seenAfter int64
 
+	blockKey uint64 // cache of the last block looked up
+	block    *block
+
 	k        int
 	filter   func(string) bool
 	hits     []Hit // a max-heap on (Distance, ID) while K > 0 and full
@@ -102,14 +105,15 @@ type search struct {
 	count    int
 }
 
-func newSearch(ix *Index, c Point, radius float64, seenAfter int64) *search {
+func newSearch(ix *Index, c Point, radius float64, seenAfter int64) search {
 	if !(radius > 0) {
 		radius = math.Inf(1)
 	}
-	return &search{
+	return search{
 		ix: ix, g: ix.grid,
 		lat0: c.Lat, lon0: c.Lon, cos0: cosLat(c.Lat),
 		radius: radius, seenAfter: seenAfter,
+		blockKey: math.MaxUint64, // no block has this key
 	}
 }
 
@@ -136,7 +140,7 @@ func (s *search) limit() float64 {
 // cells, which bounds the cost near the poles and for sparse fleets.
 func (s *search) run() {
 	ix, g := s.ix, s.g
-	occupied := len(ix.cells)
+	occupied := ix.nCells
 	if occupied == 0 {
 		return
 	}
@@ -234,19 +238,30 @@ func (s *search) visitCol(c, rLo, rHi int64) {
 
 // visit scans cell (r, c), c in [0, cols), if it is occupied.
 func (s *search) visit(r, c int64) {
-	if cl := s.ix.cells[cellKey(r, c)]; cl != nil {
-		s.scanCell(cl)
+	bk, i := blockOf(r, c)
+	if bk != s.blockKey {
+		s.blockKey, s.block = bk, s.ix.blocks[bk]
+	}
+	if s.block != nil && len(s.block.cells[i].items) > 0 {
+		s.scanCell(&s.block.cells[i])
 	}
 }
 
 // scanOccupied scans every occupied cell that could hold a match.
 func (s *search) scanOccupied() {
-	for key, cl := range s.ix.cells {
-		r, c := cellRowCol(key)
-		if loosen(s.cellGap(r, c)) > s.limit() {
-			continue
+	for bk, b := range s.ix.blocks {
+		br, bc := cellRowCol(bk)
+		for i := range b.cells {
+			cl := &b.cells[i]
+			if len(cl.items) == 0 {
+				continue
+			}
+			r, c := br<<blockBits|int64(i>>blockBits), bc<<blockBits|int64(i&blockMask)
+			if loosen(s.cellGap(r, c)) > s.limit() {
+				continue
+			}
+			s.scanCell(cl)
 		}
-		s.scanCell(cl)
 	}
 }
 

@@ -164,14 +164,16 @@ func (s *driverSession) stale(n, of int, ref string) {
 }
 
 // offerReply answers accept and decline: nothing on success (the engine
-// sends assigned), offer_revoked when the offer is gone (a lost race is a
-// normal outcome), an error frame otherwise.
+// sends assigned) and nothing when the offer is already gone — taken,
+// expired or cancelled — because the engine tells each driver exactly once,
+// with offer_revoked, when its offer leaves pending (a lost race is a normal
+// outcome, never an error); an error frame otherwise.
 func (s *driverSession) offerReply(err error, offerID, ref string) {
 	if err == nil {
 		return
 	}
-	if reason, ok := revokedReason(err); ok {
-		s.c.send(OfferRevokedMessage{Type: TypeOfferRevoked, OfferID: offerID, Reason: reason, Ref: ref})
+	if _, ok := revokedReason(err); ok {
+		s.c.hub.stats.lostOffers.Add(1)
 		return
 	}
 	s.fail(err, ref)

@@ -36,14 +36,7 @@ func revokedReason(err error) (string, bool) {
 	return "", false
 }
 
-// engineStaleMessage is the message of the engine's invalid_argument error
-// for a fix older than the driver's previous one; it is reported to
-// clients as stale_fix like the fixes this layer drops itself.
-const engineStaleMessage = "fix is older than the previous one"
-
-func isStaleFix(err error) bool {
-	return dispatch.ErrorCode(err) == dispatch.CodeInvalid && dispatch.ErrorMessage(err) == engineStaleMessage
-}
+func isStaleFix(err error) bool { return dispatch.ErrorCode(err) == dispatch.CodeStaleFix }
 
 // httpStatus is the HTTP status of an error code, for the refusals sent
 // before the WebSocket upgrade.

@@ -33,6 +33,9 @@ type Stats struct {
 	StaleFixes uint64 `json:"stale_fixes"`
 	// BadFrames counts frames answered with an invalid_argument error.
 	BadFrames uint64 `json:"bad_frames"`
+	// LostOffers counts accepts and declines of offers already gone
+	// (taken, expired, cancelled): answered by the engine's offer_revoked.
+	LostOffers uint64 `json:"lost_offers"`
 	// PublishErrors counts events that could not be marshalled or
 	// published to the Broker.
 	PublishErrors uint64 `json:"publish_errors"`
@@ -48,6 +51,7 @@ type hubStats struct {
 	tokenExpired            atomic.Uint64
 	staleFixes, badFrames   atomic.Uint64
 	publishErrors           atomic.Uint64
+	lostOffers              atomic.Uint64
 }
 
 // Stats returns the hub's current counters.
@@ -58,6 +62,7 @@ func (h *Hub) Stats() Stats {
 		RiderConns:    s.riderConns.Load(),
 		MessagesIn:    s.in.Load(),
 		MessagesOut:   s.out.Load(),
+		LostOffers:    s.lostOffers.Load(),
 		Dropped:       s.dropped.Load(),
 		Coalesced:     s.coalesced.Load(),
 		SlowConsumers: s.slowConsumers.Load(),

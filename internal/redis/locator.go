@@ -203,9 +203,19 @@ func (l *Locator) Sweep(ctx context.Context, before int64) ([]string, error) {
 // posKeys are the keys of the position scripts: geo, seen, pos.
 func (l *Locator) posKeys() []string { return []string{l.k.geo(), l.k.seen(), l.k.pos()} }
 
-// formatRaw and parseRaw encode the raw-coordinates hash value
-// "lat,lon,seen"; 'g' with precision -1 round-trips a float64 exactly.
+// formatCoord formats a coordinate so that it parses back to the same
+// float64 ('g', precision -1: the shortest exact form).
 func formatCoord(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// appendRaw and parseRaw encode the raw-coordinates hash value
+// "lat,lon,seen", exact to the bit.
+func appendRaw(dst []byte, p geo.Point, seen int64) []byte {
+	dst = strconv.AppendFloat(dst, p.Lat, 'g', -1, 64)
+	dst = append(dst, ',')
+	dst = strconv.AppendFloat(dst, p.Lon, 'g', -1, 64)
+	dst = append(dst, ',')
+	return strconv.AppendInt(dst, seen, 10)
+}
 
 func parseRaw(raw string) (geo.Point, int64, error) {
 	a, rest, ok1 := strings.Cut(raw, ",")

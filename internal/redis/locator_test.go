@@ -342,3 +342,30 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestNearestSparse: with an unlimited radius the search widens until it
+// has covered the Earth, and stops there when fewer than k drivers exist.
+func TestNearestSparse(t *testing.T) {
+	ctx := context.Background()
+	l := openTest(t, singleURL(t), Options{}).Locator
+	c := geo.Point{Lat: 48.8566, Lon: 2.3522}
+	if got, err := l.Nearest(ctx, c, 0, 10, 0, nil); err != nil || len(got) != 0 {
+		t.Fatalf("empty region: %v %v", got, err)
+	}
+	far := geo.Point{Lat: -33.9249, Lon: 18.4241}
+	if err := l.Update(ctx, "far", far, 1); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.SetAvailable(ctx, "far", true)
+	for _, flush := range []bool{false, true} {
+		if flush {
+			if _, err := l.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := l.Nearest(ctx, c, 0, 10, 0, nil)
+		if err != nil || len(got) != 1 || got[0].Point != far || got[0].Distance != geo.Distance(c, far) {
+			t.Fatalf("flushed=%v: %+v %v", flush, got, err)
+		}
+	}
+}

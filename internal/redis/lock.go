@@ -52,6 +52,7 @@ var lockOptions = &redislock.Options{RetryStrategy: jitterBackoff{}}
 // returns an error wrapping dispatch.ErrLockNotObtained (and the context's
 // error). Redis errors are returned wrapped as they are.
 func (l *Locker) Obtain(ctx context.Context, key string, ttl time.Duration) (dispatch.Lock, error) {
+	ttl = max(ttl, time.Millisecond) // Redis's PX unit
 	_, bounded := ctx.Deadline()
 	for {
 		lk, err := l.c.Obtain(ctx, l.k.lock(key), ttl, lockOptions)

@@ -7,7 +7,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// mirrorChunk is how many fixes one mirror script call carries (six
+// mirrorChunk is how many fixes one mirror script call carries (five
 // arguments each, well under Lua's unpack limit).
 const mirrorChunk = 1000
 
@@ -61,11 +61,13 @@ func (l *Locator) Flush(ctx context.Context) (int, error) {
 
 	pipe := l.c.Pipeline()
 	keys := l.posKeys()
-	const argsPerFix = 6
+	const argsPerFix = 5
 	args := make([]any, 0, argsPerFix*min(total, mirrorChunk))
+	var buf []byte
 	for _, m := range batch {
 		for id, f := range m {
-			args = append(args, id, formatCoord(f.p.Lat), formatCoord(f.p.Lon), f.seen,
+			buf = appendRaw(buf[:0], f.p, f.seen)
+			args = append(args, id, string(buf), f.seen,
 				formatCoord(geoLon(f.p.Lon)), formatCoord(geoLat(f.p.Lat)))
 			if len(args) == argsPerFix*mirrorChunk {
 				scriptMirror.Eval(ctx, pipe, keys, args...)

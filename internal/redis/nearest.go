@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
@@ -22,7 +23,7 @@ const (
 	// with room for rounding.
 	geoSlack = 2.0
 	// unlimitedRadius is a GEOSEARCH radius that covers the Earth.
-	unlimitedRadius = 2.5e7
+	unlimitedRadius = 2.2e7
 )
 
 // nearestStartRadius is the first search radius (metres) when k is
@@ -32,19 +33,25 @@ const (
 // radius.
 const nearestStartRadius = 250.0
 
+// maxDistance is half the Earth's circumference in geo.Distance metres: a
+// circle of this radius covers every point.
+const maxDistance = math.Pi * geo.EarthRadius
+
 // Nearest implements dispatch.Locator. Redis GEOSEARCH is only the
 // candidate pre-filter: a Lua script runs it (radius widened by geoSlack
 // and rescaled to Redis's Earth radius, COUNT 4k+20) and returns only the
-// members that are available and fresh, with their raw coordinates.
+// members that are available, with their raw coordinates and last fix.
 // Distances are geo.Distance on the raw coordinates, sorted by (distance,
 // id), exactly as the memory locator computes them. This node's fixes not
-// yet flushed come from its pending index; for each driver the newest fix
-// wins.
+// yet flushed come from its pending index (the nearest 4k+20 of them); for
+// each driver the newest fix wins.
 //
-// The search starts at nearestStartRadius and grows fourfold up to radius
-// until k drivers are nearer than anything it may have missed: members
-// outside the searched circle, or, when COUNT cut the reply, members
-// farther than the last one returned (then COUNT grows fourfold instead).
+// Each source may have left drivers out: GEOSEARCH those outside the
+// searched circle (which starts at nearestStartRadius) or, when COUNT cut
+// its reply, those farther than the last one returned; the pending index
+// those farther than its last hit. The answer is final once k drivers are
+// nearer than all of these bounds; otherwise the binding limits grow
+// fourfold and the search repeats.
 func (l *Locator) Nearest(ctx context.Context, center geo.Point, radius float64, k int, seenAfter int64, skip func(id string) bool) ([]dispatch.Candidate, error) {
 	if center.Validate() != nil {
 		return []dispatch.Candidate{}, nil
@@ -56,28 +63,31 @@ func (l *Locator) Nearest(ctx context.Context, center geo.Point, radius float64,
 	if skip != nil {
 		q.Filter = func(id string) bool { return !skip(id) }
 	}
-	local := l.pend.Nearest(q, nil)
-	extra := make([]any, len(local))
-	for i, h := range local {
-		extra[i] = h.ID
-	}
-
 	// GEOSEARCH refuses centres beyond the GEO latitude limit; search from
 	// the nearest allowed point, widened by the shift.
 	qc := geo.Point{Lat: geoLat(center.Lat), Lon: center.Lon}
 	shift := geo.Distance(center, qc)
 	rho, count := radius, 0
 	if k > 0 {
-		rho, count = min(radius, nearestStartRadius), 4*k+20
+		rho, count, q.K = min(radius, nearestStartRadius), 4*k+20, 4*k+20
 	}
 	keys := []string{l.k.geo(), l.k.pos(), l.k.avail()}
-	args := make([]any, 5, 5+len(extra))
-	args[0], args[1], args[4] = formatCoord(qc.Lon), formatCoord(qc.Lat), seenAfter
-	args = append(args, extra...)
-	var out []dispatch.Candidate
+	var (
+		local []geo.Hit
+		args  []any
+		out   []dispatch.Candidate
+	)
+	searchLocal := func() {
+		local = l.pend.Nearest(q, local)
+		args = append(args[:0], formatCoord(qc.Lon), formatCoord(qc.Lat), nil, nil)
+		for _, h := range local {
+			args = append(args, h.ID)
+		}
+	}
+	searchLocal()
 	for {
 		args[2] = unlimitedRadius
-		if !math.IsInf(rho, 1) {
+		if rho < maxDistance {
 			args[2] = (rho+shift)*redisRatio + geoSlack
 		}
 		args[3] = count
@@ -90,25 +100,42 @@ func (l *Locator) Nearest(ctx context.Context, center geo.Point, radius float64,
 		if out, n, last, err = l.merge(res, local, center, radius, k, seenAfter, skip, out[:0]); err != nil {
 			return nil, fmt.Errorf("redis: nearest: %w", err)
 		}
-		cut := count > 0 && n >= int64(count)
-		if !cut && rho >= radius {
-			return out, nil // every member within radius was seen
+
+		// What each source may have left out is at least this far away.
+		inf := math.Inf(1)
+		circle, cutAt, localAt := inf, inf, inf
+		if rho < radius && rho < maxDistance {
+			circle = rho
 		}
-		// Anything GEOSEARCH did not return is farther than bound.
-		bound := rho
-		if cut {
-			var lastDist float64
-			if _, err := fmt.Sscan(last, &lastDist); err != nil {
+		if count > 0 && n >= int64(count) {
+			lastDist, err := strconv.ParseFloat(last, 64)
+			if err != nil {
 				return nil, fmt.Errorf("redis: nearest: bad distance %q", last)
 			}
-			bound = min(bound, lastDist/redisRatio-geoSlack-shift)
+			cutAt = lastDist/redisRatio - geoSlack - shift
 		}
-		if len(out) == k && out[k-1].Distance < bound {
+		if q.K > 0 && len(local) == q.K {
+			localAt = local[len(local)-1].Distance
+		}
+		bound := min(circle, cutAt, localAt)
+		if math.IsInf(bound, 1) {
+			return out, nil // nothing was left out
+		}
+		kth := inf
+		if len(out) == k {
+			kth = out[k-1].Distance
+		}
+		if kth < bound {
 			return out, nil
 		}
-		if cut {
+		if cutAt <= kth {
 			count *= 4
-		} else {
+		}
+		if localAt <= kth {
+			q.K *= 4
+			searchLocal()
+		}
+		if circle <= kth {
 			rho = min(rho*4, radius)
 		}
 	}
@@ -165,7 +192,7 @@ func (l *Locator) merge(res []any, local []geo.Hit, center geo.Point, radius flo
 			continue
 		}
 		p, seen := h.Point, h.Seen
-		if raw, _ := ext[2*i+1].(string); raw != "" {
+		if raw, ok := ext[2*i+1].(string); ok && raw != "" {
 			rp, rs, err := parseRaw(raw)
 			if err != nil {
 				return nil, 0, "", err

@@ -90,7 +90,16 @@ func TestNearestMatchesMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Newer fixes for some drivers, left pending; some removals.
-			for _, id := range ids {
+			for i, id := range ids {
+				if m := i % 25; m >= 5 && m <= 10 && rng.IntN(10) < 7 {
+					// Most of the busy crowd moves within it: a dense pending
+					// index, so its nearest 4k+20 hits are often not enough.
+					p := place(spots[0], 0.0005)
+					points[id] = p
+					seen := now + rng.Int64N(1000)
+					both(func(l dispatch.Locator) error { return l.Update(ctx, id, p, seen) })
+					continue
+				}
 				switch rng.IntN(10) {
 				case 0, 1, 2:
 					p := place(points[id], 0.01)
@@ -100,6 +109,19 @@ func TestNearestMatchesMemory(t *testing.T) {
 				case 3:
 					both(func(l dispatch.Locator) error { return l.Remove(ctx, id) })
 				}
+			}
+			// Drivers that arrive after the flush, in the busy crowd: known
+			// only to the pending index.
+			for i := range 150 {
+				id := fmt.Sprintf("n%03d", i)
+				p := place(spots[0], 0.0005)
+				seen := now + rng.Int64N(1000)
+				both(func(l dispatch.Locator) error { return l.Update(ctx, id, p, seen) })
+				if rng.IntN(10) == 0 {
+					both(func(l dispatch.Locator) error { return l.SetAvailable(ctx, id, true) })
+				}
+				ids = append(ids, id)
+				points[id] = p
 			}
 			if red.Stats().Pending == 0 {
 				t.Fatal("no pending fixes: the test must cover the pending index")
@@ -113,6 +135,8 @@ func TestNearestMatchesMemory(t *testing.T) {
 					center = geo.Point{Lat: 85.06 + rng.Float64()*0.1, Lon: 15}
 				case 1: // right at it
 					center = place(spots[2], 0.002)
+				case 2: // in the busy crowd
+					center = place(spots[0], 0.001)
 				}
 				var radius float64
 				switch r := rng.IntN(10); {

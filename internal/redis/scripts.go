@@ -43,26 +43,26 @@ for _, k in ipairs(ks) do redis.call('ZADD', KEYS[1], ARGV[2], k) end
 return ks
 `)
 
-// scriptMirror: KEYS geo, seen, pos. ARGV: (id, lat, lon, seen, geoLon,
-// geoLat)* with the raw coordinates and those for the GEO set (see geoLat
-// in mirror.go). Stores each fix, unless a newer one (by seen) is stored
-// already, in the GEO set, the last-seen set and the raw-coordinates hash
-// together. Returns how many fixes landed.
+// scriptMirror: KEYS geo, seen, pos. ARGV: (id, raw, seen, geoLon,
+// geoLat)*, raw being "lat,lon,seen" with the exact coordinates and geoLon,
+// geoLat those for the GEO set (see geoLat in mirror.go). Stores each fix,
+// unless a newer one (by seen) is stored already, in the GEO set, the
+// last-seen set and the raw-coordinates hash together. Returns how many
+// fixes landed.
 var scriptMirror = goredis.NewScript(`
-local n = #ARGV / 6
+local n = #ARGV / 5
 local ids = {}
-for i = 1, n do ids[i] = ARGV[6*i-5] end
+for i = 1, n do ids[i] = ARGV[5*i-4] end
 local cur = redis.call('ZMSCORE', KEYS[2], unpack(ids))
 local g, z, h = {}, {}, {}
 for i = 1, n do
-  local b = 6*i-5
-  local s = ARGV[b+3]
+  local b = 5*i-4
   local c = cur[i]
-  if (not c) or tonumber(c) <= tonumber(s) then
+  if (not c) or tonumber(c) <= tonumber(ARGV[b+2]) then
     local id = ARGV[b]
-    g[#g+1] = ARGV[b+4]; g[#g+1] = ARGV[b+5]; g[#g+1] = id
-    z[#z+1] = s; z[#z+1] = id
-    h[#h+1] = id; h[#h+1] = ARGV[b+1] .. ',' .. ARGV[b+2] .. ',' .. s
+    g[#g+1] = ARGV[b+3]; g[#g+1] = ARGV[b+4]; g[#g+1] = id
+    z[#z+1] = ARGV[b+2]; z[#z+1] = id
+    h[#h+1] = id; h[#h+1] = ARGV[b+1]
   end
 end
 if #z > 0 then
@@ -95,12 +95,13 @@ return 1
 `)
 
 // scriptNearest: KEYS geo, pos, avail. ARGV: lon, lat, radius m, count
-// (0 = all), seenAfter ms, then extra ids to look up.
+// (0 = all), then extra ids to look up.
 // Returns {n, lastDist, {id, raw}*, {avail, raw}*}: n is how many members
 // GEOSEARCH returned and lastDist the distance (Redis's) of the last one;
-// the first list holds those that are available and seen at or after
-// seenAfter, with their raw "lat,lon,seen"; the second list answers the
-// extra ids in order ('' when Redis has no position).
+// the first list holds those that are available, with their raw
+// "lat,lon,seen"; the second answers the extra ids in order (avail 1/0,
+// raw or false). Lookups go in batches (SMISMEMBER, HMGET) of at most
+// 1000 ids, under Lua's unpack limit.
 var scriptNearest = goredis.NewScript(`
 local res
 if tonumber(ARGV[4]) > 0 then
@@ -108,24 +109,32 @@ if tonumber(ARGV[4]) > 0 then
 else
   res = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[3], 'm', 'ASC', 'WITHDIST')
 end
-local after = tonumber(ARGV[5])
+local n = #res
 local last = '0'
+if n > 0 then last = res[n][2] end
 local out = {}
-for _, r in ipairs(res) do
-  local id = r[1]
-  last = r[2]
-  if redis.call('SISMEMBER', KEYS[3], id) == 1 then
-    local raw = redis.call('HGET', KEYS[2], id)
-    if raw then
-      local s = tonumber(string.match(raw, ',([^,]*)$'))
-      if s and s >= after then out[#out+1] = id; out[#out+1] = raw end
+for i = 1, n, 1000 do
+  local j = math.min(i + 999, n)
+  local ids = {}
+  for x = i, j do ids[#ids+1] = res[x][1] end
+  local av = redis.call('SMISMEMBER', KEYS[3], unpack(ids))
+  local a = {}
+  for x = 1, #ids do if av[x] == 1 then a[#a+1] = ids[x] end end
+  if #a > 0 then
+    local raws = redis.call('HMGET', KEYS[2], unpack(a))
+    for x = 1, #a do
+      if raws[x] then out[#out+1] = a[x]; out[#out+1] = raws[x] end
     end
   end
 end
 local ext = {}
-for i = 6, #ARGV do
-  ext[#ext+1] = redis.call('SISMEMBER', KEYS[3], ARGV[i])
-  ext[#ext+1] = redis.call('HGET', KEYS[2], ARGV[i]) or ''
+for i = 5, #ARGV, 1000 do
+  local j = math.min(i + 999, #ARGV)
+  local av = redis.call('SMISMEMBER', KEYS[3], unpack(ARGV, i, j))
+  local raws = redis.call('HMGET', KEYS[2], unpack(ARGV, i, j))
+  for x = 1, j - i + 1 do
+    ext[#ext+1] = av[x]; ext[#ext+1] = raws[x]
+  end
 end
-return {#res, last, out, ext}
+return {n, last, out, ext}
 `)

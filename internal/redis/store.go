@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -175,8 +176,8 @@ func (s *Store) get(ctx context.Context, key string) (int64, string, error) {
 	if vs == "" || data == "" {
 		return 0, "", dispatch.ErrNotFound
 	}
-	var v int64
-	if _, err := fmt.Sscan(vs, &v); err != nil {
+	v, err := strconv.ParseInt(vs, 10, 64)
+	if err != nil {
 		return 0, "", fmt.Errorf("bad version %q: %w", vs, err)
 	}
 	return v, data, nil

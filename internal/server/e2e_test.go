@@ -229,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("round %d ride: %d %s (winner d%d)", round, code, b, winner)
 		}
 		if round == 0 {
-			driveTrip(t, base, drivers[winner], got)
+			driveTrip(t, base, drivers[winner], got, float64(100*(winner+1)-20))
 			continue
 		}
 		code, b = doJSON(t, "POST", base+"/v1/rides/"+ride.ID+"/cancel?rider_id="+ride.RiderID, "", nil)
@@ -282,7 +282,7 @@ func nextOf(t *testing.T, c *realtime.Client, types ...string) realtime.Message 
 
 // driveTrip follows the ride on the rider socket while the driver reports
 // arrived, start and complete.
-func driveTrip(t *testing.T, base string, d *realtime.Client, ride rideJSON) {
+func driveTrip(t *testing.T, base string, d *realtime.Client, ride rideJSON, at float64) {
 	t.Helper()
 	rider, err := realtime.DialRider(context.Background(), base, ride.ID, ride.RiderID, "")
 	if err != nil {
@@ -294,7 +294,7 @@ func driveTrip(t *testing.T, base string, d *realtime.Client, ride rideJSON) {
 	if err := snap.Decode(&r); err != nil || r.Ride.Status != "assigned" {
 		t.Fatalf("snapshot: %s", snap.Raw)
 	}
-	sendFix(t, d, 50)
+	sendFix(t, d, at)
 	var loc struct {
 		Lat  float64 `json:"lat"`
 		ETAS float64 `json:"eta_s"`
