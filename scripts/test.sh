@@ -84,11 +84,5 @@ echo "== go test -race"
 go test -race -count=1 -timeout 20m ./...
 
 echo "== fuzz targets, $FUZZTIME each"
-for pkg in $(go list ./...); do
-	dir=$(go list -f '{{.Dir}}' "$pkg")
-	for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
-		echo "   $pkg $f"
-		go test -run '^$' -fuzz "^$f\$" -fuzztime "$FUZZTIME" "$pkg" >"$work/fuzz.log" 2>&1 || { cat "$work/fuzz.log" >&2; exit 1; }
-	done
-done
+FUZZTIME=$FUZZTIME ./scripts/fuzz.sh
 echo "== all tests passed"

@@ -79,6 +79,22 @@ func (a *API) Register(mux *http.ServeMux) {
 		mux.Handle("GET /metrics", a.cfg.Metrics)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		// A known path with another method is 405, anything else 404; both
+		// with the JSON error body.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": map[string]string{
+				"code": dispatch.CodeInvalid, "message": fmt.Sprintf("method %s not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, ", "))}})
+			return
+		}
 		writeError(w, dispatch.Errorf(dispatch.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
 	})
 }
