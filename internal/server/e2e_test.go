@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -398,4 +399,16 @@ func TestHTTPBadInput(t *testing.T) {
 	if code1 != 201 || code2 != 201 || r1.ID == "" || r1.ID != r2.ID || r1.Fare.Amount != q.Fare.Amount {
 		t.Fatalf("idempotent quoted ride: %d %s / %d %s (quote %d)", code1, b1, code2, b2, q.Fare.Amount)
 	}
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -20,6 +20,7 @@ func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
 	}
 	deps.Rides, deps.Drivers = be.Store, be.Store
 	deps.Locker, deps.Scheduler, deps.Locator = be.Locker, be.Scheduler, be.Locator
+	s.broker = rstore.NewBroker(be.Client, s.cfg.Region, s.cfg.Logger)
 	s.runners = append(s.runners, be.Run)
 	s.closers = append(s.closers, be.Close)
 	s.ready = be.Ping
