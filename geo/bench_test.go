@@ -132,6 +132,20 @@ func BenchmarkUpsertMove(b *testing.B) {
 	}
 }
 
+// BenchmarkUpsertInsert adds new drivers to a growing index (what building
+// the fleets costs per driver, id allocation included).
+func BenchmarkUpsertInsert(b *testing.B) {
+	ix := NewIndex()
+	rng := rand.New(rand.NewPCG(1, 1))
+	var buf [24]byte
+	for i := 0; b.Loop(); i++ {
+		id := string(strconv.AppendInt(append(buf[:0], "new-"...), int64(i), 10))
+		if err := ix.Upsert(id, cityPoint(rng), 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkUpsertMoveParallel is BenchmarkUpsertMove from GOMAXPROCS
 // goroutines at once, each on its own drivers: write-lock contention.
 func BenchmarkUpsertMoveParallel(b *testing.B) {
@@ -217,7 +231,8 @@ func BenchmarkMixedParallel(b *testing.B) {
 func benchParallel(b *testing.B, f *benchFleet, queryEvery int, upsert func(string, Point, int64) error, nearest func(Query, []Hit) []Hit) {
 	var mu sync.Mutex
 	worker := 0
-	workers := runtime.GOMAXPROCS(0) * 1 // RunParallel's default parallelism
+	workers := runtime.GOMAXPROCS(0) // RunParallel's default parallelism
+	b.ResetTimer()                   // building the fleet is not the benchmark
 	b.RunParallel(func(pb *testing.PB) {
 		mu.Lock()
 		w := worker

@@ -44,7 +44,11 @@ func (g grid) cellOf(lat, lon float64) (r, c int64) {
 	}
 	c = int64((lon + 180) / 360 * float64(g.cols))
 	if c >= g.cols {
-		c = 0 // lon 180 is lon -180
+		if lon == 180 {
+			c = 0 // lon 180 is lon -180
+		} else {
+			c = g.cols - 1 // (lon+180)/360 rounded up to 1
+		}
 	} else if c < 0 {
 		c = 0
 	}

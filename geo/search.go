@@ -137,16 +137,22 @@ func (s *search) limit() float64 {
 // rectangle spans every column the east/west bounds disappear, and a
 // rectangle touching a pole has no bound on that side. If the walk would
 // visit more cells than are occupied it restarts as a scan of the occupied
-// cells, which bounds the cost near the poles and for sparse fleets.
+// cells (pruned cell by cell with cellGap), which bounds the cost near the
+// poles and for sparse fleets; a query that wants everything within a
+// radius covering more cells than are occupied scans them straight away.
 func (s *search) run() {
 	ix, g := s.ix, s.g
 	occupied := ix.nCells
 	if occupied == 0 {
 		return
 	}
-	if math.IsInf(s.radius, 1) && (s.k <= 0 || s.k >= len(ix.byID)) {
-		s.scanOccupied()
-		return
+	if s.k <= 0 || s.k >= len(ix.byID) {
+		// Everything within the radius is wanted: if the radius clearly
+		// covers more cells than are occupied, skip the walk.
+		if math.IsInf(s.radius, 1) || s.radiusCells() > float64(occupied) {
+			s.scanOccupied()
+			return
+		}
 	}
 	r0, c0 := g.cellOf(s.lat0, s.lon0)
 	rLo, rHi, cLo, cHi := r0, r0, c0, c0
@@ -216,6 +222,20 @@ func (s *search) run() {
 			bW, bE = west(), east()
 		}
 	}
+}
+
+// radiusCells estimates how many cells the walk visits to cover the radius
+// (a heuristic: it only chooses between two exact strategies).
+func (s *search) radiusCells() float64 {
+	g := s.g
+	h := g.dLat * degToRad * EarthRadius
+	w := g.dLon * degToRad * EarthRadius * s.cos0
+	rows := min(2*s.radius/h+1, float64(g.rows))
+	cols := float64(g.cols)
+	if w > 0 {
+		cols = min(2*s.radius/w+1, cols)
+	}
+	return rows * cols
 }
 
 // reset drops everything gathered so far.

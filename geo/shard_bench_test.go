@@ -63,15 +63,23 @@ func TestShardedIndexMatchesIndex(t *testing.T) {
 	}
 }
 
-// shardedFleet builds the 100k fleet into a sharded index.
+var benchSharded = map[int]*shardedIndex{}
+
+// shardedFleet returns the 100k fleet built into a sharded index (cached).
 func shardedFleet(b *testing.B, shards int) (*benchFleet, *shardedIndex) {
 	f := getBenchFleet(b, 100_000)
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if sx := benchSharded[shards]; sx != nil {
+		return f, sx
+	}
 	sx := newShardedIndex(shards)
 	for i, id := range f.ids {
 		if err := sx.Upsert(id, f.pts[i], 0); err != nil {
 			b.Fatal(err)
 		}
 	}
+	benchSharded[shards] = sx
 	return f, sx
 }
 

@@ -13,10 +13,12 @@ import (
 )
 
 // conn is one client socket. The handler's goroutine reads (readLoop) and
-// owns the fields marked "reader only"; writeLoop, the one writer
-// goroutine, is the only one to write data frames. Control frames (pong
-// replies, the 1009 close) may also come from the reader, which gorilla
-// allows.
+// owns the fields marked "reader only". Data frames are written by a
+// writer goroutine that exists only while there is something to write (a
+// queued frame, a ping, the close frame): enqueue starts it, and it ends
+// when the queue is empty, so an idle connection costs one goroutine, not
+// two. At most one writer runs at a time. Control frames (pong replies,
+// the 1009 close) may also come from the reader, which gorilla allows.
 type conn struct {
 	hub    *Hub
 	ws     *websocket.Conn
@@ -25,16 +27,19 @@ type conn struct {
 	rideID string // riders: the ride followed
 	since  int64  // Unix ms the connection was set up
 	latest bool   // coalesce driver_location (riders)
+	slot   uint8  // which of the hub's ping ticks pings this connection
 
-	mu      sync.Mutex // guards q, closing, code, reason; see doc.go for order
+	mu      sync.Mutex // guards the fields up to expiry; see doc.go for order
 	q       outQueue
 	closing bool
 	code    int
 	reason  string
-
-	wake       chan struct{} // cap 1: the queue or the close state changed
-	writerDone chan struct{}
-	expiry     *time.Timer
+	held    bool          // no writer may start yet (until release)
+	writing bool          // a writer goroutine is running
+	pingDue bool          // the writer must send a ping
+	closed  bool          // the close frame is out or the socket failed: no more writes
+	idle    chan struct{} // made by waitWriter, closed when the writer ends
+	expiry  *time.Timer
 
 	// reader only
 	lim    *rate.Limiter
@@ -45,11 +50,11 @@ type conn struct {
 func newConn(h *Hub, ws *websocket.Conn, role, id string, expires time.Time) *conn {
 	c := &conn{
 		hub: h, ws: ws, role: role, id: id,
-		since:      h.cfg.Now().UnixMilli(),
-		q:          newOutQueue(),
-		wake:       make(chan struct{}, 1),
-		writerDone: make(chan struct{}),
-		lim:        rate.NewLimiter(h.cfg.FrameRate, h.cfg.FrameBurst),
+		since: h.cfg.Now().UnixMilli(),
+		slot:  uint8(h.slots.Add(1) % pingSlots),
+		q:     newOutQueue(),
+		held:  true,
+		lim:   rate.NewLimiter(h.cfg.FrameRate, h.cfg.FrameBurst),
 	}
 	if !expires.IsZero() {
 		d := max(expires.Sub(h.cfg.Now()), 0)
@@ -62,12 +67,36 @@ func newConn(h *Hub, ws *websocket.Conn, role, id string, expires time.Time) *co
 	return c
 }
 
-// signal wakes the writer without blocking.
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+// kickLocked starts the writer when there is something to write and no
+// writer runs. c.mu is held.
+func (c *conn) kickLocked() {
+	if c.held || c.writing || c.closed {
+		return
 	}
+	if c.q.len() == 0 && !c.pingDue && !c.closing {
+		return
+	}
+	c.writing = true
+	go c.writeLoop()
+}
+
+// release lets the writer start: the first frame (welcome or snapshot) is
+// queued.
+func (c *conn) release() {
+	c.mu.Lock()
+	c.held = false
+	c.kickLocked()
+	c.mu.Unlock()
+}
+
+// ping asks the writer to send a ping.
+func (c *conn) ping() {
+	c.mu.Lock()
+	if !c.closing {
+		c.pingDue = true
+		c.kickLocked()
+	}
+	c.mu.Unlock()
 }
 
 // enqueue queues m for the writer. It never blocks: when the queue is full
@@ -84,30 +113,30 @@ func (c *conn) enqueue(m outMsg) {
 		n := c.q.len()
 		c.q.reset()
 		c.closing, c.code, c.reason = true, CloseSlowConsumer, "slow consumer"
+		c.kickLocked()
 		c.mu.Unlock()
 		st.slowConsumers.Add(1)
 		st.dropped.Add(uint64(n) + 1)
 		c.hub.log.Info("slow consumer", "role", c.role, "id", c.id)
-		c.signal()
 		return
 	}
 	coalesced := c.q.push(m)
+	c.kickLocked()
 	c.mu.Unlock()
 	if coalesced {
 		st.coalesced.Add(1)
 	}
-	c.signal()
 }
 
 // enqueueFront queues m before everything queued (the welcome or the
-// snapshot, pushed before the writer starts).
+// snapshot, pushed before release).
 func (c *conn) enqueueFront(m outMsg) {
 	c.mu.Lock()
 	if !c.closing {
 		c.q.pushFront(m)
+		c.kickLocked()
 	}
 	c.mu.Unlock()
-	c.signal()
 }
 
 // send marshals v and queues it.
@@ -130,13 +159,12 @@ func (c *conn) sendError(code, msg, ref string) {
 // to answer. Only the first call counts; it reports whether it was first.
 func (c *conn) closeWith(code int, reason string) bool {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closing {
-		c.mu.Unlock()
 		return false
 	}
 	c.closing, c.code, c.reason = true, code, reason
-	c.mu.Unlock()
-	c.signal()
+	c.kickLocked()
 	return true
 }
 
@@ -159,44 +187,83 @@ func (c *conn) extendReadDeadline() bool {
 	return true
 }
 
-// writeLoop is the connection's writer goroutine.
+// writeLoop is the writer goroutine: it writes until there is nothing
+// left, then ends (after the close frame, for good).
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
 	cfg := &c.hub.cfg
-	ping := time.NewTicker(cfg.PingPeriod)
-	defer ping.Stop()
 	for {
 		c.mu.Lock()
 		m, ok := c.q.pop()
-		closing, code, reason := c.closing, c.code, c.reason
-		c.mu.Unlock()
-		if ok {
-			_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
-				c.writeFailed(err)
+		if !ok {
+			switch {
+			case c.pingDue:
+				c.pingDue = false
+				c.mu.Unlock()
+				if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
+					c.writeFailed(err)
+					c.writerExit()
+					return
+				}
+				continue
+			case c.closing:
+				code, reason := c.code, c.reason
+				c.closed = true
+				c.mu.Unlock()
+				if code != 0 && code != websocket.CloseAbnormalClosure {
+					_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(cfg.WriteWait))
+				}
+				// The reader stopped extending the deadline when closing was
+				// set (it checks under mu), so this one stands.
+				_ = c.ws.SetReadDeadline(time.Now().Add(cfg.CloseGrace))
+				c.writerExit()
 				return
 			}
-			c.hub.stats.out.Add(1)
-			continue
-		}
-		if closing {
-			if code != 0 && code != websocket.CloseAbnormalClosure {
-				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(cfg.WriteWait))
-			}
-			// The reader stopped extending the deadline when closing was
-			// set (it checks under mu), so this one stands.
-			_ = c.ws.SetReadDeadline(time.Now().Add(cfg.CloseGrace))
+			c.writing = false
+			c.wakeWaiterLocked()
+			c.mu.Unlock()
 			return
 		}
-		select {
-		case <-c.wake:
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
-				c.writeFailed(err)
-				return
-			}
+		c.mu.Unlock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
+		if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
+			c.writeFailed(err)
+			c.writerExit()
+			return
 		}
+		c.hub.stats.out.Add(1)
 	}
+}
+
+// writerExit ends the writer for good and wakes waitWriter.
+func (c *conn) writerExit() {
+	c.mu.Lock()
+	c.closed, c.writing = true, false
+	c.wakeWaiterLocked()
+	c.mu.Unlock()
+}
+
+// wakeWaiterLocked wakes waitWriter once the writer has stopped. c.mu is
+// held.
+func (c *conn) wakeWaiterLocked() {
+	if c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+}
+
+// waitWriter waits until no writer runs.
+func (c *conn) waitWriter() {
+	c.mu.Lock()
+	for c.writing {
+		if c.idle == nil {
+			c.idle = make(chan struct{})
+		}
+		ch := c.idle
+		c.mu.Unlock()
+		<-ch
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
 }
 
 // writeFailed ends a connection whose socket can no longer be written.
@@ -274,7 +341,8 @@ func (c *conn) finish(readErr error) {
 		// The peer closed or vanished first: nothing more can be sent.
 		_ = c.ws.Close()
 	}
-	<-c.writerDone
+	c.release() // in case the connection ended before its first frame
+	c.waitWriter()
 	if tooBig {
 		c.linger()
 	}

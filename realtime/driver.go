@@ -14,8 +14,9 @@ import (
 // driverSession serves one driver connection's frames. It runs on the
 // connection's reader goroutine only.
 type driverSession struct {
-	c *conn
-	d Dispatcher
+	c         *conn
+	d         Dispatcher
+	connected bool // DriverConnected succeeded
 }
 
 // welcome calls DriverConnected and queues the welcome ahead of anything

@@ -161,34 +161,44 @@ func (h *driverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// The connection runs on its own goroutine so that ServeHTTP returns
-	// and net/http's per-request state (two 4 KB buffers among others) is
-	// freed: the goroutine count stays two per connection.
-	go h.run(ws, id)
+	// The connection is set up here, then served on a goroutine of its
+	// own so that ServeHTTP returns and net/http's per-request state (two
+	// 4 KB buffers among others) is freed. That goroutine starts with a
+	// small stack, which the deep set-up calls would have grown: an idle
+	// connection costs one goroutine with a small stack.
+	s := h.open(ws, id)
+	go h.serve(s)
 }
 
-// run serves an upgraded driver connection until it ends.
-func (h *driverHandler) run(ws *websocket.Conn, id auth.Identity) {
-	defer h.hub.release()
+// open registers an upgraded driver connection, calls DriverConnected and
+// queues the welcome.
+func (h *driverHandler) open(ws *websocket.Conn, id auth.Identity) *driverSession {
 	hub := h.hub
 	c := newConn(hub, ws, auth.RoleDriver, id.ID, id.Expires)
 	hub.stats.driverConns.Add(1)
-	defer hub.stats.driverConns.Add(-1)
 	hub.track(c)
-	defer hub.untrack(c)
 	s := &driverSession{c: c, d: h.d}
 	unlock := hub.lockSession(c.id)
 	hub.registerDriver(c)
-	connected := s.welcome()
+	s.connected = s.welcome()
 	unlock()
+	c.release()
+	return s
+}
 
-	go c.writeLoop()
+// serve reads the driver's frames until the connection ends, then tells
+// the engine the driver is gone (unless a newer connection replaced it).
+func (h *driverHandler) serve(s *driverSession) {
+	hub, c := h.hub, s.c
+	defer hub.release()
+	defer hub.stats.driverConns.Add(-1)
+	defer hub.untrack(c)
 	err := c.readLoop(s.handle)
 	c.finish(err)
 
-	unlock = hub.lockSession(c.id)
+	unlock := hub.lockSession(c.id)
 	defer unlock()
-	if hub.unregisterDriver(c) && connected {
+	if hub.unregisterDriver(c) && s.connected {
 		ctx, cancel := c.callContext()
 		defer cancel()
 		if err := h.d.DriverDisconnected(ctx, c.id); err != nil {
@@ -222,22 +232,19 @@ func (h *riderHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	go h.run(ws, id, actor, rideID, ride) // see driverHandler.ServeHTTP
+	c := h.open(ws, id, actor, rideID, ride)
+	go h.serve(c) // see driverHandler.ServeHTTP
 }
 
-// run serves an upgraded rider connection following ride rideID until it
-// ends; ride is the snapshot read before the upgrade.
-func (h *riderHandler) run(ws *websocket.Conn, id auth.Identity, actor dispatch.Actor, rideID string, ride *dispatch.Ride) {
-	defer h.hub.release()
+// open registers an upgraded rider connection following ride rideID and
+// queues the snapshot; ride is the snapshot read before the upgrade.
+func (h *riderHandler) open(ws *websocket.Conn, id auth.Identity, actor dispatch.Actor, rideID string, ride *dispatch.Ride) *conn {
 	hub := h.hub
 	c := newConn(hub, ws, auth.RoleRider, id.ID, id.Expires)
 	c.rideID, c.latest = rideID, true
 	hub.stats.riderConns.Add(1)
-	defer hub.stats.riderConns.Add(-1)
 	hub.track(c)
-	defer hub.untrack(c)
 	hub.subscribeRide(c)
-	defer hub.unsubscribeRide(c)
 
 	// Subscribed first, then read the snapshot, so no change falls in
 	// between; a change queued meanwhile may repeat what the snapshot
@@ -250,7 +257,17 @@ func (h *riderHandler) run(ws *websocket.Conn, id auth.Identity, actor dispatch.
 	if data, err := json.Marshal(RideMessage{Type: TypeRide, Ride: ride}); err == nil {
 		c.enqueueFront(outMsg{data: data})
 	}
-	go c.writeLoop()
+	c.release()
+	return c
+}
+
+// serve reads (and refuses) the rider's frames until the connection ends.
+func (h *riderHandler) serve(c *conn) {
+	hub := h.hub
+	defer hub.release()
+	defer hub.stats.riderConns.Add(-1)
+	defer hub.untrack(c)
+	defer hub.unsubscribeRide(c)
 	err := c.readLoop(func(_ int, data []byte) {
 		ref := frameRef(data)
 		if !c.allowFrame() {

@@ -64,8 +64,10 @@ type Hub struct {
 	frames   sync.Pool // *bytes.Buffer for inbound frames
 	writeBuf sync.Pool // gorilla write buffers, shared by all sockets
 
-	liveMu sync.Mutex
-	live   map[*conn]struct{} // every connection between track and untrack
+	liveMu     sync.Mutex
+	live       map[*conn]struct{} // every connection between track and untrack
+	pingerStop chan struct{}      // closes to stop the pinger; nil while none runs
+	slots      atomic.Uint32      // assigns connections to ping ticks
 
 	stats hubStats
 }
@@ -370,6 +372,10 @@ func (h *Hub) unsubscribeRide(c *conn) {
 func (h *Hub) track(c *conn) {
 	h.liveMu.Lock()
 	h.live[c] = struct{}{}
+	if h.pingerStop == nil {
+		h.pingerStop = make(chan struct{})
+		go h.pinger(h.pingerStop)
+	}
 	h.liveMu.Unlock()
 	if h.closing.Load() {
 		c.closeWith(CloseGoingAway, "server shutting down")
@@ -379,7 +385,44 @@ func (h *Hub) track(c *conn) {
 func (h *Hub) untrack(c *conn) {
 	h.liveMu.Lock()
 	delete(h.live, c)
+	if len(h.live) == 0 && h.pingerStop != nil {
+		close(h.pingerStop)
+		h.pingerStop = nil
+	}
 	h.liveMu.Unlock()
+}
+
+// pingSlots is the number of ticks a PingPeriod is split into: each tick
+// pings the connections of one slot, so pings (and the writer goroutines
+// they start) are spread over the period instead of coming all at once.
+const pingSlots = 16
+
+// pinger pings every live connection once per PingPeriod, one slot per
+// tick, until stop is closed (when the last connection is gone). One
+// hub-wide ticker replaces a timer per connection.
+func (h *Hub) pinger(stop chan struct{}) {
+	t := time.NewTicker(max(h.cfg.PingPeriod/pingSlots, time.Millisecond))
+	defer t.Stop()
+	var batch []*conn
+	for tick := uint8(0); ; tick = (tick + 1) % pingSlots {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		batch = batch[:0]
+		h.liveMu.Lock()
+		for c := range h.live {
+			if c.slot == tick {
+				batch = append(batch, c)
+			}
+		}
+		h.liveMu.Unlock()
+		for _, c := range batch {
+			c.ping()
+		}
+		clear(batch)
+	}
 }
 
 func (h *Hub) forEachConn(fn func(*conn)) {

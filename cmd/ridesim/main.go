@@ -50,7 +50,7 @@ type options struct {
 	sim                                        sim.Config
 	start, end                                 string
 	duration                                   time.Duration
-	noProgress, verbose                        bool
+	noProgress, verbose, offline               bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -64,6 +64,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.authSecret, "auth-secret", "", "mint JWTs with this HS256 secret (for a server started with -auth-secret)")
 	fs.StringVar(&o.policy, "policy", "broadcast", "in-process engine's matching policy: broadcast or sequential")
 	fs.BoolVar(&o.noProgress, "no-progress", false, "print no progress while running")
+	fs.BoolVar(&o.offline, "offline", false, "run the engine in-process on a virtual clock, with no sockets: deterministic for a -seed, as fast as the CPU allows")
 	fs.BoolVar(&o.verbose, "v", false, "log the in-process server's warnings")
 
 	f := &o.format
@@ -150,6 +151,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
+	if o.offline && o.server != "" {
+		return nil, errors.New("-offline runs in-process: drop -server")
+	}
 	return o, nil
 }
 
@@ -169,6 +173,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.sim.Start, o.sim.End = start, end
 	if o.duration > 0 {
 		o.sim.End = start.Add(o.duration)
+	}
+	if o.offline {
+		fmt.Fprintf(stdout, "ridesim: %d vehicles, %d fixes kept of %d, %d trips; window %s → %s, offline on a virtual clock (policy %s)\n",
+			len(in.Vehicles), in.CleanStats.Kept, in.CleanStats.Records, len(in.Trips),
+			o.sim.Start.UTC().Format(time.RFC3339), o.sim.End.UTC().Format(time.RFC3339), o.policy)
+		rep, err := sim.RunOffline(ctx, o.sim, in, dispatch.Config{Policy: o.policy})
+		if err != nil {
+			return err
+		}
+		return o.finish(stdout, rep)
 	}
 	fmt.Fprintf(stdout, "ridesim: %d vehicles, %d fixes kept of %d, %d trips; window %s → %s at %.0fx (≈%s wall)\n",
 		len(in.Vehicles), in.CleanStats.Kept, in.CleanStats.Records, len(in.Trips),
@@ -199,22 +213,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep.WriteSummary(stdout)
-	if o.jsonOut != "" {
-		f, err := os.Create(o.jsonOut)
-		if err != nil {
-			return fmt.Errorf("-json: %w", err)
-		}
-		if err := rep.WriteJSON(f); err != nil {
-			f.Close()
-			return fmt.Errorf("-json: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("-json: %w", err)
-		}
+	if err := o.finish(stdout, rep); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted")
+	}
+	return nil
+}
+
+// finish prints the summary and writes the JSON report.
+func (o *options) finish(stdout io.Writer, rep sim.Report) error {
+	rep.WriteSummary(stdout)
+	if o.jsonOut == "" {
+		return nil
+	}
+	f, err := os.Create(o.jsonOut)
+	if err != nil {
+		return fmt.Errorf("-json: %w", err)
+	}
+	if err := rep.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("-json: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("-json: %w", err)
 	}
 	return nil
 }

@@ -36,7 +36,8 @@ type Locator struct {
 
 	// flushMu serialises Flush with Remove and the Redis part of Sweep, so
 	// a flush in flight never re-adds a driver they just deleted.
-	flushMu sync.Mutex
+	flushMu  sync.Mutex
+	flushBuf []sentFix // reused by Flush, under flushMu
 
 	flushes, landed, flushErrs atomic.Int64
 }

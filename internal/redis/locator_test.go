@@ -369,3 +369,53 @@ func TestNearestSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushFailureKeepsFixes: a flush that fails leaves its fixes pending
+// (still visible on this node) for the next one, except those removed in
+// the meantime; a backlog larger than one pipeline lands whole.
+func TestFlushFailureKeepsFixes(t *testing.T) {
+	ctx := context.Background()
+	b := openTest(t, singleURL(t), Options{})
+	l := b.Locator
+	p := geo.Point{Lat: 35.6762, Lon: 139.6503}
+	for _, id := range []string{"a", "b", "c"} {
+		if err := l.Update(ctx, id, p, 7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := l.Flush(dead); err == nil {
+		t.Fatal("flush with a cancelled context succeeded")
+	}
+	if st := l.Stats(); st.Pending != 3 || st.FlushErrors != 1 {
+		t.Fatalf("after a failed flush: %+v", st)
+	}
+	if err := l.Remove(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := l.Flush(ctx); err != nil || n != 2 {
+		t.Fatalf("retry: landed %d, %v; want 2", n, err)
+	}
+	for id, want := range map[string]bool{"a": true, "b": false, "c": true} {
+		if _, _, inHash, inGeo, inSeen := stored(t, l, id); inHash != want || inGeo != want || inSeen != want {
+			t.Fatalf("%s in Redis: hash=%v geo=%v seen=%v, want %v", id, inHash, inGeo, inSeen, want)
+		}
+	}
+
+	const backlog = 2*pipelineFixes + 123
+	for i := range backlog {
+		if err := l.Update(ctx, fmt.Sprint("x", i), p, 8); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := l.Flush(ctx); err != nil || n != backlog {
+		t.Fatalf("backlog: landed %d, %v; want %d", n, err, backlog)
+	}
+	if l.pend.Len() != 0 || l.Stats().Pending != 0 {
+		t.Fatalf("backlog left %d in the pending index", l.pend.Len())
+	}
+	if n, _ := b.Client.ZCard(ctx, l.k.geo()).Result(); n != backlog+2 {
+		t.Fatalf("GEO set holds %d, want %d", n, backlog+2)
+	}
+}

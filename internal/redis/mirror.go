@@ -8,8 +8,14 @@ import (
 )
 
 // mirrorChunk is how many fixes one mirror script call carries (five
-// arguments each, well under Lua's unpack limit).
-const mirrorChunk = 1000
+// arguments each, well under Lua's unpack limit); it also bounds how long
+// one call keeps Redis busy. pipelineFixes is how many fixes go in one
+// pipeline: a flush larger than that (a backlog) is sent as several
+// pipelines, so a timeout loses only the unsent part.
+const (
+	mirrorChunk   = 500
+	pipelineFixes = 20_000
+)
 
 // geoLatMax is the largest |latitude| written to the GEO set. Redis accepts
 // ±85.05112878 in GEOADD, but a member at exactly +85.05112878 (or at
@@ -28,25 +34,25 @@ func geoLon(lon float64) float64 {
 	return lon
 }
 
-// Flush sends every pending fix to Redis as one pipeline of mirror
-// scripts, each writing GEOADD + ZADD (last seen) + HSET (raw coordinates)
-// for up to mirrorChunk drivers and skipping a fix older than the one
-// stored (another node may have written a newer one). It returns how many
-// fixes landed. On error the fixes go back to the pending set, unless a
-// newer fix, Remove or Sweep replaced them meanwhile. Backend.Run calls it
-// every FlushInterval.
+// Flush sends every pending fix to Redis as one pipeline (one per
+// pipelineFixes for a larger backlog) of mirror scripts, each writing
+// GEOADD + ZADD (last seen) + HSET (raw coordinates) for up to mirrorChunk
+// drivers and skipping a fix older than the one stored (another node may
+// have written a newer one). It returns how many fixes landed. On error
+// the fixes not confirmed go back to the pending set, unless a newer fix,
+// Remove or Sweep replaced them meanwhile. Backend.Run calls it every
+// FlushInterval.
 func (l *Locator) Flush(ctx context.Context) (int, error) {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 
 	var batch [pendShards]map[string]fix
-	total := 0
+	all := l.flushBuf[:0]
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
 		if len(sh.m) > 0 {
 			batch[i] = sh.m
-			total += len(sh.m)
 			sh.m = sh.spare
 			if sh.m == nil {
 				sh.m = make(map[string]fix, len(batch[i]))
@@ -54,28 +60,69 @@ func (l *Locator) Flush(ctx context.Context) (int, error) {
 			sh.spare = nil
 		}
 		sh.mu.Unlock()
+		for id, f := range batch[i] {
+			all = append(all, sentFix{shard: i, id: id, fix: f})
+		}
 	}
-	if total == 0 {
+	if len(all) == 0 {
 		return 0, nil
 	}
 
-	pipe := l.c.Pipeline()
-	keys := l.posKeys()
-	const argsPerFix = 5
-	args := make([]any, 0, argsPerFix*min(total, mirrorChunk))
-	var buf []byte
-	for _, m := range batch {
-		for id, f := range m {
-			buf = appendRaw(buf[:0], f.p, f.seen)
-			args = append(args, id, string(buf), f.seen,
-				formatCoord(geoLon(f.p.Lon)), formatCoord(geoLat(f.p.Lat)))
-			if len(args) == argsPerFix*mirrorChunk {
-				scriptMirror.Eval(ctx, pipe, keys, args...)
-				args = make([]any, 0, argsPerFix*min(total, mirrorChunk))
-			}
+	landed := 0
+	var err error
+	for start := 0; start < len(all); start += pipelineFixes {
+		group := all[start:min(start+pipelineFixes, len(all))]
+		var n int
+		n, err = l.send(ctx, group)
+		landed += n
+		if err != nil {
+			l.settle(all[start:], false) // this group and the unsent rest
+			break
+		}
+		l.settle(group, true)
+	}
+	l.landed.Add(int64(landed))
+	l.flushes.Add(1)
+
+	for i, m := range batch {
+		if m != nil {
+			clear(m)
+			sh := &l.shards[i]
+			sh.mu.Lock()
+			sh.spare = m
+			sh.mu.Unlock()
 		}
 	}
-	if len(args) > 0 {
+	clear(all) // drop the ids for the GC; keep the capacity
+	l.flushBuf = all[:0]
+	if err != nil {
+		l.flushErrs.Add(1)
+		return landed, fmt.Errorf("redis: flush %d fixes: %w", len(all), err)
+	}
+	return landed, nil
+}
+
+// sentFix is one fix taken from shard for a flush.
+type sentFix struct {
+	shard int
+	id    string
+	fix
+}
+
+// send writes fixes in one pipeline of mirror scripts and returns how many
+// landed.
+func (l *Locator) send(ctx context.Context, fixes []sentFix) (int, error) {
+	const argsPerFix = 5
+	pipe := l.c.Pipeline()
+	keys := l.posKeys()
+	var buf []byte
+	for start := 0; start < len(fixes); start += mirrorChunk {
+		chunk := fixes[start:min(start+mirrorChunk, len(fixes))]
+		args := make([]any, 0, argsPerFix*len(chunk))
+		for _, f := range chunk {
+			buf = appendRaw(buf[:0], f.p, f.seen)
+			args = append(args, f.id, string(buf), f.seen, formatCoord(geoLon(f.p.Lon)), formatCoord(geoLat(f.p.Lat)))
+		}
 		scriptMirror.Eval(ctx, pipe, keys, args...)
 	}
 	cmds, err := pipe.Exec(ctx)
@@ -87,32 +134,34 @@ func (l *Locator) Flush(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	l.landed.Add(int64(landed))
-	l.flushes.Add(1)
+	return landed, err
+}
 
-	for i, m := range batch {
-		if m == nil {
-			continue
+// settle finishes fixes after their pipeline: once landed, Redis serves
+// them and they leave the pending index; when it failed, they are pending
+// again for the next flush. Either way a fix that a newer Update, Remove
+// or Sweep has replaced meanwhile is left alone. fixes come grouped by
+// shard.
+func (l *Locator) settle(fixes []sentFix, landed bool) {
+	for len(fixes) > 0 {
+		i := fixes[0].shard
+		n := 1
+		for n < len(fixes) && fixes[n].shard == i {
+			n++
 		}
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		for id, f := range m {
-			if _, newer := sh.m[id]; newer {
+		for _, f := range fixes[:n] {
+			if _, newer := sh.m[f.id]; newer {
 				continue
 			}
-			if err == nil {
-				l.pend.Remove(id) // landed: Redis serves it now
-			} else if _, seen, ok := l.pend.Get(id); ok && seen == f.seen {
-				sh.m[id] = f // failed: retry at the next flush
+			if landed {
+				l.pend.Remove(f.id)
+			} else if _, seen, ok := l.pend.Get(f.id); ok && seen == f.seen {
+				sh.m[f.id] = f.fix
 			}
 		}
-		clear(m)
-		sh.spare = m
 		sh.mu.Unlock()
+		fixes = fixes[n:]
 	}
-	if err != nil {
-		l.flushErrs.Add(1)
-		return landed, fmt.Errorf("redis: flush %d fixes: %w", total, err)
-	}
-	return landed, nil
 }

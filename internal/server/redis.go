@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/url"
 
 	"github.com/ridehail/dispatch/dispatch"
 	rstore "github.com/ridehail/dispatch/internal/redis"
@@ -16,7 +17,7 @@ func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
 		Logger:     s.cfg.Logger,
 	})
 	if err != nil {
-		return fmt.Errorf("redis %s: %w", s.cfg.RedisURL, err)
+		return fmt.Errorf("redis %s: %w", redact(s.cfg.RedisURL), err)
 	}
 	deps.Rides, deps.Drivers = be.Store, be.Store
 	deps.Locker, deps.Scheduler, deps.Locator = be.Locker, be.Scheduler, be.Locator
@@ -25,4 +26,13 @@ func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
 	s.closers = append(s.closers, be.Close)
 	s.ready = be.Ping
 	return nil
+}
+
+// redact hides a password in a Redis URL for logs and errors.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }

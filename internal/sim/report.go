@@ -191,7 +191,11 @@ func percentile(xs []float64, p float64) float64 {
 
 // WriteSummary prints the report for people.
 func (r Report) WriteSummary(w io.Writer) {
-	fmt.Fprintf(w, "\n== ridesim summary (%s → %s simulated, %.0fx, %.1fs wall, seed %d)\n", r.SimStart, r.SimEnd, r.Speed, r.WallClockS, r.Seed)
+	pace := fmt.Sprintf("%.0fx", r.Speed)
+	if r.Speed == 0 {
+		pace = "offline, virtual clock"
+	}
+	fmt.Fprintf(w, "\n== ridesim summary (%s → %s simulated, %s, %.1fs wall, seed %d)\n", r.SimStart, r.SimEnd, pace, r.WallClockS, r.Seed)
 	fmt.Fprintf(w, "vehicles            %d\n", r.Vehicles)
 	fmt.Fprintf(w, "fixes read / kept   %d / %d\n", r.FixesRead, r.FixesKept)
 	fmt.Fprintf(w, "fixes dropped       %s\n", kv(r.FixesDropped))

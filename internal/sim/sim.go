@@ -197,7 +197,7 @@ func Run(ctx context.Context, cfg Config, in Input, srv Server, clock *Clock) (R
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ag.run(ctx, srv, end.Add(cfg.Drain))
+			ag.run(ctx, srv, clock, end.Add(cfg.Drain))
 		}()
 	}
 	if col.vehicles.Load() == 0 {
@@ -257,7 +257,7 @@ func (r *riders) run(ctx context.Context, trips []trace.Trip, deadline time.Time
 		}
 		dropoff := t.Dropoff
 		if !t.HasDropoff {
-			dropoff = r.randomDropoff(t.Pickup)
+			dropoff = randomDropoff(r.rng, t.Pickup)
 		}
 		riderID := fmt.Sprintf("rider-%d", i+1)
 		rideID, err := r.srv.RequestRide(ctx, riderID, t.Pickup, dropoff, fmt.Sprintf("sim-%d", i+1))
@@ -288,15 +288,6 @@ func (r *riders) run(ctx context.Context, trips []trace.Trip, deadline time.Time
 	}
 }
 
-func (r *riders) randomDropoff(p geo.Point) geo.Point {
-	// 1–6 km away in a random direction.
-	d := 1000 + r.rng.Float64()*5000
-	ang := r.rng.Float64() * 2 * 3.141592653589793
-	dlat := d * cos(ang) / 111195
-	dlon := d * sin(ang) / (111195 * cos(p.Lat*3.141592653589793/180))
-	return geo.Point{Lat: p.Lat + dlat, Lon: p.Lon + dlon}
-}
-
 // follow watches one ride over the rider socket until it ends.
 func (r *riders) follow(ctx context.Context, rideID, riderID string, requested time.Time) {
 	c, err := r.srv.DialRider(ctx, rideID, riderID)
@@ -307,7 +298,7 @@ func (r *riders) follow(ctx context.Context, rideID, riderID string, requested t
 		return
 	}
 	defer func() { _ = c.Close() }()
-	matched := false
+	w := &rideWatch{requested: requested}
 	for {
 		select {
 		case <-ctx.Done():
@@ -324,22 +315,42 @@ func (r *riders) follow(ctx context.Context, rideID, riderID string, requested t
 				r.col.protocolError("bad_ride")
 				continue
 			}
-			switch rm.Ride.Status {
-			case "assigned", "arrived", "in_progress":
-				if !matched {
-					matched = true
-					r.col.matchedAfter(r.clock.Now().Sub(requested).Seconds())
-				}
-			case "completed":
-				r.col.done.Add(1)
-				return
-			case "no_driver":
-				r.col.noDriver.Add(1)
-				return
-			case "cancelled":
-				r.col.cancelled.Add(1)
+			if r.col.rideStatus(w, rm.Ride.Status, r.clock.Now()) {
 				return
 			}
 		}
 	}
+}
+
+// rideWatch is what a rider remembers of its ride.
+type rideWatch struct {
+	requested time.Time
+	matched   bool
+	done      bool
+}
+
+// rideStatus records a status the rider saw and reports whether the ride
+// has ended.
+func (c *collector) rideStatus(w *rideWatch, status string, now time.Time) bool {
+	if w.done {
+		return true
+	}
+	switch status {
+	case "assigned", "arrived", "in_progress":
+		if !w.matched {
+			w.matched = true
+			c.matchedAfter(now.Sub(w.requested).Seconds())
+		}
+		return false
+	case "completed":
+		c.done.Add(1)
+	case "no_driver":
+		c.noDriver.Add(1)
+	case "cancelled":
+		c.cancelled.Add(1)
+	default:
+		return false
+	}
+	w.done = true
+	return true
 }

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -111,5 +112,41 @@ func TestUnreachableServer(t *testing.T) {
 	}
 	if _, err := sim.NewOnline(context.Background(), "ftp://x", ""); err == nil {
 		t.Fatal("bad URL accepted")
+	}
+}
+
+// TestOfflineDeterministic runs the real excerpt on the virtual clock
+// twice with one seed: the reports are identical, and rides are matched.
+func TestOfflineDeterministic(t *testing.T) {
+	in := loadExcerpt(t)
+	cfg := sim.Config{Seed: 3}
+	start, _, err := sim.Window(cfg, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Start, cfg.End = start, start.Add(2*time.Hour)
+	a, err := sim.RunOffline(context.Background(), cfg, in, dispatch.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sim.RunOffline(context.Background(), cfg, in, dispatch.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.WallClockS, b.WallClockS = 0, 0
+	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", b) {
+		t.Fatalf("same seed, different runs:\n%+v\n%+v", a, b)
+	}
+	t.Logf("%+v", a)
+	if a.Requests < 100 || a.Matched < a.Requests*8/10 || a.Completed == 0 || a.FixesRejected != 0 || len(a.ProtocolErrors) != 0 {
+		t.Fatalf("offline run: %+v", a)
+	}
+	cfg.Seed = 4
+	c, err := sim.RunOffline(context.Background(), cfg, in, dispatch.Config{Policy: dispatch.PolicySequential})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.OffersPerRide >= a.OffersPerRide {
+		t.Fatalf("sequential sent %.2f offers per ride, broadcast %.2f", c.OffersPerRide, a.OffersPerRide)
 	}
 }

@@ -63,7 +63,7 @@ type vehicle struct {
 	segs  [][]trace.Fix
 	cfg   *Config
 	col   *collector
-	clock *Clock
+	clock nower
 	rng   *rand.Rand
 	speed float64 // m/s
 
@@ -86,7 +86,11 @@ type vehicle struct {
 	lastStep        time.Time
 }
 
-func (v *vehicle) run(ctx context.Context, srv Server, end time.Time) {
+// nower tells the simulated time.
+type nower interface{ Now() time.Time }
+
+// run drives the vehicle in real time scaled by clock (online mode).
+func (v *vehicle) run(ctx context.Context, srv Server, clock *Clock, end time.Time) {
 	defer func() {
 		if v.online {
 			v.col.online.Add(-1)
@@ -97,9 +101,9 @@ func (v *vehicle) run(ctx context.Context, srv Server, end time.Time) {
 	}
 	defer func() { _ = v.conn.Close() }()
 	step := v.cfg.FixEvery
-	next := v.clock.Now()
+	next := clock.Now()
 	for {
-		now := v.clock.Now()
+		now := clock.Now()
 		if !now.Before(end) {
 			return
 		}
@@ -109,7 +113,7 @@ func (v *vehicle) run(ctx context.Context, srv Server, end time.Time) {
 				wake = p.at
 			}
 		}
-		timer := time.NewTimer(max(v.clock.Real(wake.Sub(now)), 0))
+		timer := time.NewTimer(max(clock.Real(wake.Sub(now)), 0))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -130,7 +134,7 @@ func (v *vehicle) run(ctx context.Context, srv Server, end time.Time) {
 			v.handle(ctx, m)
 		case <-timer.C:
 		}
-		now = v.clock.Now()
+		now = clock.Now()
 		v.firePending(ctx, now)
 		if !now.Before(next) {
 			v.step(ctx, now)
