@@ -358,7 +358,7 @@ func TestDeclineThenAccept(t *testing.T) {
 // socket; the ride returns to matching without it, the driver is told
 // (ride_cancelled by driver) and free.
 func TestDriverHandBack(t *testing.T) {
-	srv := start(t, server.Config{})
+	srv := start(t, server.Config{Engine: dispatch.Config{RetryInterval: 50 * time.Millisecond}})
 	base := srv.URL()
 	d := goOnline(t, base, "quitter", 100)
 	r := assign(t, base, d, "alice")
@@ -407,7 +407,7 @@ func TestNoDriverCannotBeCancelled(t *testing.T) {
 // TestOfflineDriverNotListedNorOffered: a driver that went offline keeps
 // sending fixes, which are accepted but never make it available.
 func TestOfflineDriverNotListedNorOffered(t *testing.T) {
-	srv := start(t, server.Config{})
+	srv := start(t, server.Config{Engine: dispatch.Config{RetryInterval: 50 * time.Millisecond}})
 	base := srv.URL()
 	d := goOnline(t, base, "off", 100)
 	d.send(`{"type":"status","status":"offline"}`)
