@@ -17,6 +17,9 @@ type RideStore interface {
 	CreateRide(ctx context.Context, r *Ride, idemKey string) (stored *Ride, created bool, err error)
 	// Ride returns the ride or an error wrapping ErrNotFound.
 	Ride(ctx context.Context, id string) (*Ride, error)
+	// RideByKey returns the ride first stored under idemKey, or an error
+	// wrapping ErrNotFound when the key is unknown or expired.
+	RideByKey(ctx context.Context, idemKey string) (*Ride, error)
 	// UpdateRide is a compare-and-set: it succeeds only when the stored
 	// version equals r.Version, then stores r with Version+1 and sets
 	// r.Version to it. Otherwise it returns an error wrapping ErrConflict

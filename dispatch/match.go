@@ -35,6 +35,11 @@ func (e *Engine) RequestRide(ctx context.Context, riderID string, req RideReques
 	if len(idemKey) > 255 {
 		return nil, false, Errorf(CodeInvalid, "Idempotency-Key must be at most 255 bytes")
 	}
+	// A replay returns the ride the key created, before any validation
+	// that depends on time (an expired quote) or on the body.
+	if r, ok, err := e.ReplayRide(ctx, riderID, idemKey); err != nil || ok {
+		return r, false, err
+	}
 	now := e.clock.Now()
 	ride := &Ride{
 		ID: e.cfg.NewID(), Status: RideMatching, RiderID: riderID,
@@ -57,11 +62,7 @@ func (e *Engine) RequestRide(ctx context.Context, riderID string, req RideReques
 		ride.Fare, ride.Surge, ride.Region = est.Fare, est.Surge, est.Region
 		ride.DistanceM, ride.DurationS = est.DistanceM, est.DurationS
 	}
-	key := ""
-	if idemKey != "" {
-		key = riderID + "\x00" + idemKey
-	}
-	stored, created, err := e.rides.CreateRide(ctx, ride, key)
+	stored, created, err := e.rides.CreateRide(ctx, ride, idemStoreKey(riderID, idemKey))
 	if err != nil {
 		return nil, false, fmt.Errorf("create ride: %w", err)
 	}
@@ -80,6 +81,30 @@ func (e *Engine) RequestRide(ctx context.Context, riderID string, req RideReques
 		return stored, true, nil
 	}
 	return r, true, nil
+}
+
+// ReplayRide returns the ride rider's idempotency key created, if any
+// (ok false when the key is empty, unknown or expired).
+func (e *Engine) ReplayRide(ctx context.Context, riderID, idemKey string) (r *Ride, ok bool, err error) {
+	if idemKey == "" || riderID == "" {
+		return nil, false, nil
+	}
+	r, err = e.rides.RideByKey(ctx, idemStoreKey(riderID, idemKey))
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	return r, true, nil
+}
+
+// idemStoreKey scopes an Idempotency-Key to its rider.
+func idemStoreKey(riderID, idemKey string) string {
+	if idemKey == "" {
+		return ""
+	}
+	return riderID + "\x00" + idemKey
 }
 
 func quoteError(err error) error {

@@ -83,6 +83,18 @@ func (s *MemStore) purgeLocked(now time.Time) {
 	}
 }
 
+// RideByKey implements RideStore.
+func (s *MemStore) RideByKey(_ context.Context, idemKey string) (*Ride, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.idem[idemKey]; ok && s.now().Before(e.expires) {
+		if r, ok := s.rides[e.rideID]; ok {
+			return r.Clone(), nil
+		}
+	}
+	return nil, fmt.Errorf("idempotency key: %w", ErrNotFound)
+}
+
 // Ride implements RideStore.
 func (s *MemStore) Ride(_ context.Context, id string) (*Ride, error) {
 	s.mu.Lock()

@@ -302,13 +302,16 @@ type client struct {
 
 // dialWS opens a WebSocket on base+path (http scheme) with the headers.
 // It returns the handshake response when refused.
-func dialWS(t testing.TB, base, path string, hdr http.Header) (*client, *http.Response, error) {
+func dialWS(t testing.TB, base, path string, hdr http.Header, setup ...func(*websocket.Conn)) (*client, *http.Response, error) {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(base, "http") + path
 	d := websocket.Dialer{HandshakeTimeout: waitFor}
 	ws, res, err := d.Dial(u, hdr)
 	if err != nil {
 		return nil, res, err
+	}
+	for _, f := range setup {
+		f(ws)
 	}
 	c := &client{t: t, ws: ws, frames: make(chan frame, 4096), done: make(chan struct{}), quit: make(chan struct{})}
 	go c.read()
@@ -590,3 +593,5 @@ func handshakeError(t testing.TB, what string, res *http.Response, err error, st
 	res.Body.Close()
 	wantError(t, what, resp{status: res.StatusCode, header: res.Header, body: b}, status, code)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

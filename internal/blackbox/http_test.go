@@ -342,3 +342,24 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// TestHTTPMetricsCardinalityBounded: random paths do not create metric
+// series (the route label is the pattern, not the path).
+func TestHTTPMetricsCardinalityBounded(t *testing.T) {
+	srv := start(t, server.Config{})
+	base := srv.URL()
+	for i := 0; i < 100; i++ {
+		do(t, "GET", fmt.Sprintf("%s/x%d/%d", base, i, i), "")
+		do(t, "GET", fmt.Sprintf("%s/v1/rides/nope-%d", base, i), "")
+	}
+	m := do(t, "GET", base+"/metrics", "")
+	series := 0
+	for _, l := range strings.Split(string(m.body), "\n") {
+		if strings.HasPrefix(l, "dispatch_http_requests_total{") {
+			series++
+		}
+	}
+	if series == 0 || series > 5 {
+		t.Errorf("%d dispatch_http_requests_total series after 200 distinct paths", series)
+	}
+}

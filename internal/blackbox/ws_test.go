@@ -397,3 +397,35 @@ func TestWSHandshakeRefusals(t *testing.T) {
 		wantError(t, m+" rider ws", do(t, m, base+"/v1/rider/ws?rider_id=alice&ride_id="+r.ID, ""), 405, "invalid_argument")
 	}
 }
+
+// TestWSSilentClientDropped: a client that answers no ping is dropped
+// after PongWait and, as a vanished driver, goes offline.
+func TestWSSilentClientDropped(t *testing.T) {
+	srv := start(t, server.Config{Hub: realtime.HubConfig{PingPeriod: 50 * time.Millisecond, PongWait: 400 * time.Millisecond}})
+	base := srv.URL()
+	d, res, err := dialWS(t, base, "/v1/driver/ws?driver_id=mute", nil, func(ws *websocket.Conn) {
+		ws.SetPingHandler(func(string) error { return nil }) // never pong
+	})
+	if err != nil {
+		t.Fatalf("dial: %v %v", err, res)
+	}
+	if w := d.next(); w.Type != "welcome" {
+		t.Fatalf("welcome: %s", w.Raw)
+	}
+	d.send(fmt.Sprintf(`{"type":"location","lat":%v,"lon":%v,"ts":%d}`, pickupLat+0.001, pickupLon, time.Now().UnixMilli()))
+	if got := d.barrier(); len(got) != 0 {
+		t.Fatalf("fix answered: %v", raws(got))
+	}
+	if code := d.closeCode(); code != websocket.CloseAbnormalClosure {
+		t.Errorf("silent client: close %d, want the socket dropped (1006)", code)
+	}
+	eventually(t, "silent driver offline", func() bool { _, ok := nearbyIDs(t, base)["mute"]; return !ok })
+	// A client that sends nothing but answers pings stays: the property
+	// is observed over 2.5 PongWaits (this wait is the observation, not a
+	// synchronisation).
+	d2 := goOnline(t, base, "chatty", 100)
+	time.Sleep(time.Second)
+	if !d2.isOpen() {
+		t.Fatal("a client answering pings was dropped")
+	}
+}

@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 type Engine interface {
 	Quote(ctx context.Context, pickup, dropoff geo.Point) (pricing.Quote, error)
 	RequestRide(ctx context.Context, riderID string, req dispatch.RideRequest, idemKey string) (*dispatch.Ride, bool, error)
+	ReplayRide(ctx context.Context, riderID, idemKey string) (*dispatch.Ride, bool, error)
 	GetRide(ctx context.Context, a dispatch.Actor, id string) (*dispatch.Ride, error)
 	CancelRide(ctx context.Context, a dispatch.Actor, id string) (*dispatch.Ride, error)
 	Rate(ctx context.Context, a dispatch.Actor, id string, stars int, comment string) (*dispatch.Ride, error)
@@ -39,9 +41,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics (nil: 404).
 	Metrics http.Handler
-	// RideLimiter, when set, is asked before each ride request; false
-	// answers 429.
-	RideLimiter func(riderID string) bool
+	// RideLimiter, when set, is asked before each ride request: ok false
+	// answers 429; undo gives the token back (called when no ride was
+	// created: a rejected request or an idempotent replay).
+	RideLimiter func(riderID string) (ok bool, undo func())
 	Logger      *slog.Logger
 }
 
@@ -109,39 +112,76 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// point is a coordinate as sent by clients: both fields required.
-type point struct {
-	Lat *float64 `json:"lat"`
-	Lon *float64 `json:"lon"`
-}
+// object is a decoded JSON object. Field names are matched exactly (the
+// contract's names), unlike encoding/json's case-insensitive struct
+// decoding: an unknown "LAT" is ignored, never read as "lat".
+type object map[string]json.RawMessage
 
-func (p *point) get(name string) (geo.Point, error) {
-	if p == nil {
+func isNull(raw json.RawMessage) bool { return string(raw) == "null" }
+
+// point reads the required coordinate field name.
+func (o object) point(name string) (geo.Point, error) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
 		return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s is required", name)
 	}
-	if p.Lat == nil || p.Lon == nil {
-		return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s.lat and %s.lon are required", name, name)
+	var m object
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s must be an object {\"lat\": ..., \"lon\": ...}", name)
 	}
-	g := geo.Point{Lat: *p.Lat, Lon: *p.Lon}
+	var c [2]float64
+	for i, f := range []string{"lat", "lon"} {
+		v, ok := m[f]
+		if !ok || isNull(v) {
+			return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s.lat and %s.lon are required", name, name)
+		}
+		if err := json.Unmarshal(v, &c[i]); err != nil {
+			return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s.%s must be a number of degrees", name, f)
+		}
+	}
+	g := geo.Point{Lat: c[0], Lon: c[1]}
 	if err := g.Validate(); err != nil {
 		return geo.Point{}, dispatch.Errorf(dispatch.CodeInvalid, "%s: %s", name, strings.TrimPrefix(err.Error(), geo.ErrInvalidPoint.Error()+": "))
 	}
 	return g, nil
 }
 
-type tripBody struct {
-	Pickup  *point  `json:"pickup"`
-	Dropoff *point  `json:"dropoff"`
-	QuoteID *string `json:"quote_id"`
+// optString reads an optional string field.
+func (o object) optString(name string) (*string, error) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "%s must be a string", name)
+	}
+	return &s, nil
 }
 
-func (b *tripBody) points() (geo.Point, geo.Point, error) {
-	pu, err := b.Pickup.get("pickup")
-	if err != nil {
-		return geo.Point{}, geo.Point{}, err
+// optInt reads an optional integer field.
+func (o object) optInt(name string) (*int, error) {
+	raw, ok := o[name]
+	if !ok || isNull(raw) {
+		return nil, nil
 	}
-	do, err := b.Dropoff.get("dropoff")
-	return pu, do, err
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "%s must be an integer", name)
+	}
+	return &n, nil
+}
+
+// trip reads pickup, dropoff and the optional quote_id.
+func (o object) trip() (pickup, dropoff geo.Point, quoteID *string, err error) {
+	if pickup, err = o.point("pickup"); err != nil {
+		return
+	}
+	if dropoff, err = o.point("dropoff"); err != nil {
+		return
+	}
+	quoteID, err = o.optString("quote_id")
+	return
 }
 
 func (a *API) quote(w http.ResponseWriter, r *http.Request) {
@@ -149,12 +189,12 @@ func (a *API) quote(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var b tripBody
-	if err := a.decode(w, r, &b); err != nil {
+	o, err := a.decode(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	pu, do, err := b.points()
+	pu, do, _, err := o.trip()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -173,29 +213,51 @@ func (a *API) createRide(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var b tripBody
-	if err := a.decode(w, r, &b); err != nil {
+	o, err := a.decode(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	pu, do, err := b.points()
+	// An idempotent replay returns the ride it created: not charged to the
+	// rider's budget, and not refused because its quote has expired since.
+	key := r.Header.Get("Idempotency-Key")
+	if prev, ok, err := a.eng.ReplayRide(r.Context(), id.ID, key); err != nil || ok {
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("Location", "/v1/rides/"+prev.ID)
+		writeJSON(w, http.StatusCreated, prev)
+		return
+	}
+	pu, do, quoteID, err := o.trip()
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	req := dispatch.RideRequest{Pickup: pu, Dropoff: do}
-	if b.QuoteID != nil {
-		if *b.QuoteID == "" {
+	if quoteID != nil {
+		if *quoteID == "" {
 			writeError(w, dispatch.Errorf(dispatch.CodeInvalid, "quote_id must not be empty"))
 			return
 		}
-		req.QuoteID = *b.QuoteID
+		req.QuoteID = *quoteID
 	}
-	if a.cfg.RideLimiter != nil && !a.cfg.RideLimiter(id.ID) {
-		writeError(w, dispatch.Errorf(dispatch.CodeRateLimited, "too many ride requests, slow down"))
-		return
+	// The rider's budget is charged only for a ride actually created: a
+	// rejected request or an idempotent replay gives the token back.
+	undo := func() {}
+	if a.cfg.RideLimiter != nil {
+		ok, cancel := a.cfg.RideLimiter(id.ID)
+		if !ok {
+			writeError(w, dispatch.Errorf(dispatch.CodeRateLimited, "too many ride requests, slow down"))
+			return
+		}
+		undo = cancel
 	}
-	ride, _, err := a.eng.RequestRide(r.Context(), id.ID, req, r.Header.Get("Idempotency-Key"))
+	ride, created, err := a.eng.RequestRide(r.Context(), id.ID, req, key)
+	if err != nil || !created {
+		undo()
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -244,23 +306,29 @@ func (a *API) rate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, dispatch.Errorf(dispatch.CodeUnauth, "rating needs an identity: rider_id or driver_id in open mode"))
 		return
 	}
-	var b struct {
-		Stars   *int    `json:"stars"`
-		Comment *string `json:"comment"`
-	}
-	if err := a.decode(w, r, &b); err != nil {
+	o, err := a.decode(w, r)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if b.Stars == nil {
-		writeError(w, dispatch.Errorf(dispatch.CodeInvalid, "stars is required"))
+	stars, err := o.optInt("stars")
+	if err == nil && stars == nil {
+		err = dispatch.Errorf(dispatch.CodeInvalid, "stars is required")
+	}
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	comment := ""
-	if b.Comment != nil {
-		comment = *b.Comment
+	comment, err := o.optString("comment")
+	if err != nil {
+		writeError(w, err)
+		return
 	}
-	ride, err := a.eng.Rate(r.Context(), actor(id), r.PathValue("id"), *b.Stars, comment)
+	c := ""
+	if comment != nil {
+		c = *comment
+	}
+	ride, err := a.eng.Rate(r.Context(), actor(id), r.PathValue("id"), *stars, c)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -332,39 +400,41 @@ func floatParam(s, name string, def float64) (float64, error) {
 // errTooLarge marks a body over the limit (413).
 var errTooLarge = errors.New("payload too large")
 
-// decode reads one JSON object from the body into v with a size limit.
-func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body := http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
+// decode reads the body (at most MaxBodyBytes: 413 beyond) and parses it
+// as exactly one JSON object, nothing before or after it but whitespace.
+func (a *API) decode(w http.ResponseWriter, r *http.Request) (object, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes))
+	if err != nil {
 		var mbe *http.MaxBytesError
-		var ute *json.UnmarshalTypeError
+		if errors.As(err, &mbe) {
+			return nil, fmt.Errorf("%w: body exceeds %d bytes", errTooLarge, mbe.Limit)
+		}
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "could not read the request body")
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body must be a JSON object")
+	}
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
 		var se *json.SyntaxError
 		switch {
-		case errors.As(err, &mbe):
-			return fmt.Errorf("%w: body exceeds %d bytes", errTooLarge, mbe.Limit)
-		case errors.Is(err, io.EOF):
-			return dispatch.Errorf(dispatch.CodeInvalid, "request body must be a JSON object")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return dispatch.Errorf(dispatch.CodeInvalid, "request body is truncated JSON")
-		case errors.As(err, &ute):
-			return dispatch.Errorf(dispatch.CodeInvalid, "%s must be %s, not %s", fieldName(ute), ute.Type.String(), ute.Value)
-		case errors.As(err, &se):
-			return dispatch.Errorf(dispatch.CodeInvalid, "request body is not valid JSON: %v", se)
+		case errors.As(err, &se) && se.Offset >= int64(len(trimmed)):
+			return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body is truncated JSON")
+		case err == nil:
+			return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body must hold exactly one JSON object")
 		}
-		return dispatch.Errorf(dispatch.CodeInvalid, "request body is not valid JSON: %v", err)
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body is not valid JSON: %v", err)
 	}
-	if dec.More() {
-		return dispatch.Errorf(dispatch.CodeInvalid, "request body must hold exactly one JSON object")
+	if trimmed[0] != '{' {
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body must be a JSON object")
 	}
-	return nil
-}
-
-func fieldName(e *json.UnmarshalTypeError) string {
-	if e.Field == "" {
-		return "body"
+	var o object
+	if err := json.Unmarshal(trimmed, &o); err != nil {
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body is not valid JSON: %v", err)
 	}
-	return e.Field
+	return o, nil
 }
 
 // writeError is the one place that maps errors to HTTP statuses.

@@ -32,6 +32,10 @@ func (f *fakeEngine) RequestRide(_ context.Context, rider string, req dispatch.R
 	return &dispatch.Ride{ID: "r1", Status: dispatch.RideMatching, RiderID: rider, Pickup: req.Pickup, Dropoff: req.Dropoff}, true, nil
 }
 
+func (f *fakeEngine) ReplayRide(context.Context, string, string) (*dispatch.Ride, bool, error) {
+	return nil, false, nil
+}
+
 func (f *fakeEngine) GetRide(_ context.Context, a dispatch.Actor, id string) (*dispatch.Ride, error) {
 	f.calls++
 	return nil, dispatch.Errorf(dispatch.CodeNotFound, "ride %q not found", id)

@@ -103,6 +103,18 @@ func (s *Store) CreateRide(ctx context.Context, r *dispatch.Ride, idemKey string
 	}
 }
 
+// RideByKey implements dispatch.RideStore.
+func (s *Store) RideByKey(ctx context.Context, idemKey string) (*dispatch.Ride, error) {
+	id, err := s.c.Get(ctx, s.k.idem(idemKey)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("idempotency key: %w", dispatch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: idempotency key: %w", err)
+	}
+	return s.Ride(ctx, id)
+}
+
 // Ride implements dispatch.RideStore.
 func (s *Store) Ride(ctx context.Context, id string) (*dispatch.Ride, error) {
 	v, data, err := s.get(ctx, s.k.ride(id))

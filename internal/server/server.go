@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
 	"github.com/ridehail/dispatch/internal/auth"
@@ -195,6 +193,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           m.Instrument(mux),
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // WebSockets set their own deadlines after the upgrade
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	if authn.Open() {
@@ -280,30 +280,52 @@ type wall struct{}
 
 func (wall) Now() time.Time { return time.Now() }
 
-// newRideLimiter limits each rider to perHour requests (burst of the same
-// size, refilled evenly).
-func newRideLimiter(perHour int) func(string) bool {
+// newRideLimiter limits each rider to perHour new rides: a token bucket of
+// perHour tokens refilled evenly over an hour. undo gives the token back
+// (x/time/rate's Reservation.Cancel cannot, once the reservation was due).
+func newRideLimiter(perHour int) func(string) (bool, func()) {
 	if perHour < 0 {
 		return nil
 	}
+	type bucket struct {
+		tokens float64
+		at     time.Time
+	}
 	var mu sync.Mutex
-	lims := map[string]*rate.Limiter{}
-	every := rate.Every(time.Hour / time.Duration(perHour))
-	return func(rider string) bool {
+	buckets := map[string]*bucket{}
+	burst, rate := float64(perHour), float64(perHour)/3600 // tokens per second
+	refill := func(b *bucket, now time.Time) {
+		b.tokens = min(burst, b.tokens+now.Sub(b.at).Seconds()*rate)
+		b.at = now
+	}
+	return func(rider string) (bool, func()) {
 		mu.Lock()
 		defer mu.Unlock()
-		l, ok := lims[rider]
+		now := time.Now()
+		b, ok := buckets[rider]
 		if !ok {
-			if len(lims) > 100_000 {
-				for k, v := range lims {
-					if v.Tokens() >= float64(perHour) {
-						delete(lims, k)
+			if len(buckets) > 100_000 {
+				for k, v := range buckets {
+					if refill(v, now); v.tokens >= burst {
+						delete(buckets, k)
 					}
 				}
 			}
-			l = rate.NewLimiter(every, perHour)
-			lims[rider] = l
+			b = &bucket{tokens: burst, at: now}
+			buckets[rider] = b
 		}
-		return l.Allow()
+		refill(b, now)
+		if b.tokens < 1 {
+			return false, nil
+		}
+		b.tokens--
+		var once sync.Once
+		return true, func() {
+			once.Do(func() {
+				mu.Lock()
+				b.tokens = min(burst, b.tokens+1)
+				mu.Unlock()
+			})
+		}
 	}
 }

@@ -100,6 +100,13 @@ func RideStore(t *testing.T, mk func(t *testing.T) dispatch.RideStore) {
 		if _, err := s.Ride(ctx, "k2"); !errors.Is(err, dispatch.ErrNotFound) {
 			t.Fatalf("replayed request stored a second ride: %v", err)
 		}
+		byKey, err := s.RideByKey(ctx, "rider\x00key")
+		if err != nil || byKey.ID != first.ID {
+			t.Fatalf("ride by key: %+v %v", byKey, err)
+		}
+		if _, err := s.RideByKey(ctx, "rider\x00other"); !errors.Is(err, dispatch.ErrNotFound) {
+			t.Fatalf("unknown key: %v", err)
+		}
 	})
 	t.Run("CompareAndSet", func(t *testing.T) {
 		s := mk(t)
