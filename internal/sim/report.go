@@ -96,7 +96,7 @@ type Report struct {
 
 	Accepts        int64          `json:"accepts"`
 	Declines       int64          `json:"declines"`
-	LostRaces      int64          `json:"lost_races"`
+	RevokedTaken   int64          `json:"revoked_taken"`
 	Disconnects    int64          `json:"disconnects"`
 	ProtocolErrors map[string]int `json:"protocol_errors"`
 
@@ -116,7 +116,7 @@ func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripSta
 		Trips: trips, Requests: c.requests.Load(), RequestErrors: copyMap(c.reqErrs),
 		Matched: c.matched.Load(), NoDriver: c.noDriver.Load(), Cancelled: c.cancelled.Load(),
 		Completed: c.done.Load(), Accepts: c.accepts.Load(), Declines: c.declines.Load(),
-		LostRaces: c.lostRaces.Load(), Disconnects: c.disconnects.Load(), ProtocolErrors: copyMap(c.protoErrs),
+		RevokedTaken: c.lostRaces.Load(), Disconnects: c.disconnects.Load(), ProtocolErrors: copyMap(c.protoErrs),
 	}
 	for _, d := range clean.Drops() {
 		r.FixesDropped[d.Name] = d.N
@@ -209,7 +209,7 @@ func (r Report) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "unresolved at end   %d\n", r.Unresolved)
 	fmt.Fprintf(w, "time to match       p50 %.1fs  p95 %.1fs  p99 %.1fs\n", r.TimeToMatchP50, r.TimeToMatchP95, r.TimeToMatchP99)
 	fmt.Fprintf(w, "pickup distance     mean %.0fm  p95 %.0fm\n", r.PickupDistMean, r.PickupDistP95)
-	fmt.Fprintf(w, "offers per ride     %.2f (accepts %d, declines %d, lost races %d)\n", r.OffersPerRide, r.Accepts, r.Declines, r.LostRaces)
+	fmt.Fprintf(w, "offers per ride     %.2f (accepts %d, declines %d, revoked as taken %d)\n", r.OffersPerRide, r.Accepts, r.Declines, r.RevokedTaken)
 	fmt.Fprintf(w, "protocol errors     %s\n", kv(r.ProtocolErrors))
 	fmt.Fprintf(w, "disconnects         %d\n", r.Disconnects)
 }
