@@ -332,6 +332,7 @@ func (e *Engine) Accept(ctx context.Context, driverID, offerID string) (*Ride, e
 	}
 	var already bool
 	r, err := e.mutateRide(ctx, rideID, func(r *Ride, ob *outbox) error {
+
 		o := r.offer(offerID)
 		if o == nil || o.DriverID != driverID {
 			return Errorf(CodeNotFound, "offer %q not found", offerID)
@@ -370,9 +371,12 @@ func (e *Engine) Accept(ctx context.Context, driverID, offerID string) (*Ride, e
 		return nil
 	})
 	if err != nil {
-		if c := ErrorCode(err); c == CodeOfferTaken || c == CodeConflict {
+		switch ErrorCode(err) {
+		case CodeOfferTaken, CodeConflict:
 			e.stats.acceptsLost.Add(1)
 			return nil, &Error{Code: CodeOfferTaken, Message: "the ride was taken by another driver"}
+		case CodeNotFound:
+			return nil, Errorf(CodeNotFound, "offer %q not found", offerID)
 		}
 		return nil, err
 	}
@@ -423,5 +427,8 @@ func (e *Engine) Decline(ctx context.Context, driverID, offerID string) error {
 		e.releaseDriver(ctx, driverID, offerID, ob)
 		return e.advance(ctx, r, ob)
 	})
+	if ErrorCode(err) == CodeNotFound {
+		return Errorf(CodeNotFound, "offer %q not found", offerID)
+	}
 	return err
 }

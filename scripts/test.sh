@@ -29,9 +29,27 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 	fi
 fi
 
+# free_port prints a free loopback TCP port in [20000, 50000): a Redis
+# Cluster node also listens on port+10000 (its bus), which must be free and
+# below 65536, and Redis refuses ports above 55535 in cluster mode.
 free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()' 2>/dev/null ||
-		echo $((20000 + RANDOM % 20000))
+	python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 30000))
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 50000)
+    ok = True
+    for q in (p, p + 10000):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", q))
+        except OSError:
+            ok = False
+        finally:
+            s.close()
+    if ok:
+        print(p)
+        break
+PY
 }
 
 start_redis() { # port dir [extra args...]
@@ -40,12 +58,16 @@ start_redis() { # port dir [extra args...]
 	mkdir -p "$dir"
 	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
 		--daemonize no --logfile "$dir/redis.log" "$@" &
-	pids+=($!)
+	local pid=$!
+	pids+=("$pid")
 	for _ in $(seq 1 100); do
 		redis-cli -p "$port" ping >/dev/null 2>&1 && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			break # it exited: no point waiting
+		fi
 		sleep 0.1
 	done
-	echo "redis on port $port did not start; log:" >&2
+	echo "redis-server on port $port ($dir) did not start; its log:" >&2
 	cat "$dir/redis.log" >&2
 	exit 1
 }
@@ -55,6 +77,7 @@ single=$(free_port)
 start_redis "$single" "$work/single"
 export DISPATCH_TEST_REDIS_URL="redis://127.0.0.1:$single/0"
 
+echo "== starting a throwaway three-master Redis Cluster"
 cluster_ports=()
 for i in 1 2 3; do
 	p=$(free_port)

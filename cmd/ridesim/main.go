@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,7 +115,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&s.AcceptDelayMin, "accept-delay-min", 2*time.Second, "shortest simulated delay before answering an offer")
 	fs.DurationVar(&s.AcceptDelayMax, "accept-delay-max", 8*time.Second, "longest simulated delay before answering an offer")
 	fs.Float64Var(&s.DriveSpeedKmh, "drive-speed", 0, "speed for driving assigned trips in km/h (0: learned from the traces)")
-	fs.DurationVar(&s.FixEvery, "fix-every", 10*time.Second, "simulated time between a vehicle's fixes")
+	fs.DurationVar(&s.FixEvery, "fix-every", 10*time.Second, "simulated time between a vehicle's fixes (raised to speed × 100ms so that a vehicle sends at most 10 frames per real second)")
+	fs.StringVar(&s.RunID, "run-id", "", "prefix of this run's rider ids and idempotency keys (and, with -server, driver ids); default: random")
 	fs.DurationVar(&s.Gap, "gap", 10*time.Minute, "a trace silent longer than this puts the vehicle offline")
 	fs.DurationVar(&s.Drain, "drain", 5*time.Minute, "simulated time after the window for open rides to finish")
 	fs.StringVar(&o.start, "start", "", "window start (RFC 3339); default: the first fix")
@@ -154,6 +157,14 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	if o.offline && o.server != "" {
 		return nil, errors.New("-offline runs in-process: drop -server")
 	}
+	if s.RunID == "" {
+		b := make([]byte, 3)
+		_, _ = rand.Read(b)
+		s.RunID = "run" + hex.EncodeToString(b)
+	}
+	// A server that outlives the run remembers drivers' last fixes: fresh
+	// driver ids let a second replay start earlier in the same traces.
+	s.PrefixDrivers = o.server != ""
 	return o, nil
 }
 
@@ -162,9 +173,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	in, err := load(ctx, o)
+	in, err := load(ctx, o, stderr)
 	if err != nil {
 		return err
+	}
+	if len(in.Trips) == 0 {
+		fmt.Fprintln(stderr, "ridesim: warning: no trips to request: the traces have no occupancy column (-occ-col) with 0→1 changes and no -trips file was given; only drivers will be replayed")
 	}
 	start, end, err := sim.Window(o.sim, in)
 	if err != nil {
@@ -242,7 +256,7 @@ func (o *options) finish(stdout io.Writer, rep sim.Report) error {
 	return nil
 }
 
-func load(ctx context.Context, o *options) (sim.Input, error) {
+func load(ctx context.Context, o *options, warn io.Writer) (sim.Input, error) {
 	paths := strings.Split(o.traces, ",")
 	vs, st, err := trace.Load(ctx, paths, o.format, o.clean)
 	if err != nil {
@@ -267,9 +281,15 @@ func load(ctx context.Context, o *options) (sim.Input, error) {
 		return sim.Input{}, fmt.Errorf("read trips: %w", err)
 	}
 	defer f.Close()
-	trips, _, err := trace.ReadTrips(f, o.tripFormat)
+	trips, st, err := trace.ReadTrips(f, o.tripFormat)
 	if err != nil {
 		return sim.Input{}, fmt.Errorf("read trips %s: %w", o.trips, err)
+	}
+	if len(trips) == 0 {
+		return sim.Input{}, fmt.Errorf("no usable trips in %s (%s): check -trips-time-format and the -trips-*-col flags", o.trips, st)
+	}
+	if st.Dropped() > 0 {
+		fmt.Fprintf(warn, "ridesim: %s: %d trips kept, dropped %s\n", o.trips, len(trips), st)
 	}
 	in.Trips = trips
 	return in, nil

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ridehail/dispatch/internal/server"
 )
 
 func TestRunFailsClearly(t *testing.T) {
@@ -55,5 +58,40 @@ func TestRunInProcessWritesSummaryAndJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &rep); err != nil || rep.Requests == 0 || rep.Matched == 0 || rep.Vehicles == 0 {
 		t.Fatalf("json report: %s %v", b, err)
+	}
+}
+
+// TestTwoRunsAgainstOneServer: a second replay against the same running
+// server must not get the first run's rides back (idempotency keys) nor
+// have its fixes refused as older than the first run's (driver ids).
+func TestTwoRunsAgainstOneServer(t *testing.T) {
+	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", RidesPerHour: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	for i := 0; i < 2; i++ {
+		js := filepath.Join(t.TempDir(), "r.json")
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"-server", srv.URL(), "-traces", "../../testdata/cabspotting", "-duration", "10m", "-speed", "300", "-drain", "10m", "-json", js, "-no-progress"}, &out, &errb)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i, err, errb.String())
+		}
+		b, _ := os.ReadFile(js)
+		var rep struct {
+			Requests      int64   `json:"requests"`
+			Matched       int64   `json:"matched"`
+			FixesRejected int64   `json:"fixes_rejected"`
+			OffersPerRide float64 `json:"offers_per_ride"`
+		}
+		if err := json.Unmarshal(b, &rep); err != nil || rep.Requests == 0 || rep.Matched == 0 || rep.FixesRejected != 0 || rep.OffersPerRide == 0 {
+			t.Fatalf("run %d: %s %v", i, b, err)
+		}
+	}
+	if got := srv.Engine().Stats().RidesRequested; got < 2*4 {
+		t.Fatalf("the server saw %d requests over two runs", got)
 	}
 }

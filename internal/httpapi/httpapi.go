@@ -445,9 +445,9 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, errTooLarge):
 		code, msg, status = "payload_too_large", err.Error(), http.StatusRequestEntityTooLarge
 	case errors.Is(err, auth.ErrUnauthenticated):
-		code, msg, status = dispatch.CodeUnauth, err.Error(), http.StatusUnauthorized
+		code, msg, status = dispatch.CodeUnauth, strings.TrimPrefix(err.Error(), auth.ErrUnauthenticated.Error()+": "), http.StatusUnauthorized
 	case errors.Is(err, auth.ErrForbidden):
-		code, msg, status = dispatch.CodePermission, err.Error(), http.StatusForbidden
+		code, msg, status = dispatch.CodePermission, strings.TrimPrefix(err.Error(), auth.ErrForbidden.Error()+": "), http.StatusForbidden
 	default:
 		switch code {
 		case dispatch.CodeInvalid:

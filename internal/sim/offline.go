@@ -77,7 +77,7 @@ func RunOffline(ctx context.Context, cfg Config, in Input, ecfg dispatch.Config)
 	for i, t := range in.Trips {
 		if !t.PickupT.Before(start) && t.PickupT.Before(end) {
 			t := t
-			o.push(t.PickupT, evRequest, fmt.Sprintf("rider-%d", i+1), &t)
+			o.push(t.PickupT, evRequest, cfg.prefixed(fmt.Sprintf("rider-%d", i+1)), &t)
 			trips++
 		}
 	}

@@ -85,7 +85,7 @@ type Report struct {
 	NoDriverPct   float64        `json:"no_driver_pct"`
 	Cancelled     int64          `json:"cancelled"`
 	Completed     int64          `json:"completed"`
-	Unresolved    int64          `json:"unresolved"`
+	OpenAtEnd     int64          `json:"open_at_end"` // requested, not completed, no_driver or cancelled
 
 	TimeToMatchP50 float64 `json:"time_to_match_p50_s"`
 	TimeToMatchP95 float64 `json:"time_to_match_p95_s"`
@@ -128,7 +128,7 @@ func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripSta
 	if r.Requests > 0 {
 		r.MatchedPct = round2(100 * float64(r.Matched) / float64(r.Requests))
 		r.NoDriverPct = round2(100 * float64(r.NoDriver) / float64(r.Requests))
-		r.Unresolved = r.Requests - r.Matched - r.NoDriver - r.cancelledUnmatched()
+		r.OpenAtEnd = r.Requests - r.Completed - r.NoDriver - r.Cancelled
 	}
 	r.TimeToMatchP50 = round2(percentile(c.matchTimes, 50))
 	r.TimeToMatchP95 = round2(percentile(c.matchTimes, 95))
@@ -144,10 +144,6 @@ func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripSta
 	}
 	return r
 }
-
-// cancelledUnmatched: the simulator's riders never cancel, so every
-// cancellation counted came after a match; kept separate for clarity.
-func (r Report) cancelledUnmatched() int64 { return 0 }
 
 func copyMap(m map[string]int) map[string]int {
 	out := make(map[string]int, len(m))
@@ -199,14 +195,14 @@ func (r Report) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "vehicles            %d\n", r.Vehicles)
 	fmt.Fprintf(w, "fixes read / kept   %d / %d\n", r.FixesRead, r.FixesKept)
 	fmt.Fprintf(w, "fixes dropped       %s\n", kv(r.FixesDropped))
-	fmt.Fprintf(w, "fixes sent          %d (rejected by server: %d)\n", r.FixesSent, r.FixesRejected)
-	fmt.Fprintf(w, "trips in window     %d (trips dropped: %s)\n", r.Trips, kv(r.TripsDropped))
+	fmt.Fprintf(w, "fixes sent          %d, interpolated along the traces (rejected by server: %d)\n", r.FixesSent, r.FixesRejected)
+	fmt.Fprintf(w, "trips in window     %d (input trips dropped by cleaning: %s)\n", r.Trips, kv(r.TripsDropped))
 	fmt.Fprintf(w, "requests            %d (errors: %s)\n", r.Requests, kv(r.RequestErrors))
 	fmt.Fprintf(w, "matched             %d (%.1f%%)\n", r.Matched, r.MatchedPct)
 	fmt.Fprintf(w, "no_driver           %d (%.1f%%)\n", r.NoDriver, r.NoDriverPct)
 	fmt.Fprintf(w, "cancelled           %d\n", r.Cancelled)
 	fmt.Fprintf(w, "completed trips     %d\n", r.Completed)
-	fmt.Fprintf(w, "unresolved at end   %d\n", r.Unresolved)
+	fmt.Fprintf(w, "still open at end   %d (matching or on a trip when the run stopped)\n", r.OpenAtEnd)
 	fmt.Fprintf(w, "time to match       p50 %.1fs  p95 %.1fs  p99 %.1fs\n", r.TimeToMatchP50, r.TimeToMatchP95, r.TimeToMatchP99)
 	fmt.Fprintf(w, "pickup distance     mean %.0fm  p95 %.0fm\n", r.PickupDistMean, r.PickupDistP95)
 	fmt.Fprintf(w, "offers per ride     %.2f (accepts %d, declines %d, revoked as taken %d)\n", r.OffersPerRide, r.Accepts, r.Declines, r.RevokedTaken)

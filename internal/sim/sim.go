@@ -60,6 +60,13 @@ type Config struct {
 	// Drain is the simulated time granted after End for open rides to
 	// finish matching. 5 min.
 	Drain time.Duration
+	// RunID prefixes the rider ids and idempotency keys of this run
+	// ("<RunID>-rider-7"), so that a second run against the same server
+	// does not replay the first run's rides. With PrefixDrivers the driver
+	// ids get it too ("<RunID>-abboip"): the server remembers each
+	// driver's last fix, and a new replay starts earlier in the trace.
+	RunID         string
+	PrefixDrivers bool
 	// Progress receives progress lines (nil: none). When ProgressBar is
 	// set, a terminal progress bar is drawn instead.
 	Progress    io.Writer
@@ -97,6 +104,20 @@ func (c *Config) setDefaults() {
 	if c.Drain <= 0 {
 		c.Drain = 5 * time.Minute
 	}
+}
+
+func (c *Config) prefixed(id string) string {
+	if c.RunID == "" {
+		return id
+	}
+	return c.RunID + "-" + id
+}
+
+func (c *Config) driverID(vehicle string) string {
+	if !c.PrefixDrivers {
+		return vehicle
+	}
+	return c.prefixed(vehicle)
 }
 
 // Input is what a run replays.
@@ -189,7 +210,7 @@ func Run(ctx context.Context, cfg Config, in Input, srv Server, clock *Clock) (R
 		h := fnv.New64a()
 		h.Write([]byte(v.ID))
 		ag := &vehicle{
-			id: v.ID, segs: trace.Segments(v.Fixes, cfg.Gap), cfg: &cfg, col: col, clock: clock,
+			id: cfg.driverID(v.ID), segs: trace.Segments(v.Fixes, cfg.Gap), cfg: &cfg, col: col, clock: clock,
 			rng:    rand.New(rand.NewPCG(uint64(cfg.Seed), h.Sum64())),
 			speed:  speed,
 			offers: map[string]float64{},
@@ -259,8 +280,8 @@ func (r *riders) run(ctx context.Context, trips []trace.Trip, deadline time.Time
 		if !t.HasDropoff {
 			dropoff = randomDropoff(r.rng, t.Pickup)
 		}
-		riderID := fmt.Sprintf("rider-%d", i+1)
-		rideID, err := r.srv.RequestRide(ctx, riderID, t.Pickup, dropoff, fmt.Sprintf("sim-%d", i+1))
+		riderID := r.cfg.prefixed(fmt.Sprintf("rider-%d", i+1))
+		rideID, err := r.srv.RequestRide(ctx, riderID, t.Pickup, dropoff, r.cfg.prefixed(fmt.Sprintf("sim-%d", i+1)))
 		if err != nil {
 			if ctx.Err() != nil {
 				return
