@@ -197,7 +197,7 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 		e.stats.fixesRejected.Add(1)
 		return Errorf(CodeStaleFix, "fix is older than the previous one")
 	}
-	if tr.lastTS > 0 {
+	if tr.lastTS > 0 && !surelyWithin(tr.last, p, e.cfg.GPSJitterM) {
 		if d := geo.Distance(tr.last, p); d > e.cfg.GPSJitterM {
 			dt := float64(f.TS-tr.lastTS) / 1000
 			if dt <= 0 || d/dt*3.6 > e.cfg.MaxSpeedKmh {
@@ -213,15 +213,15 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 	prev, hadPrev := tr.last, tr.lastTS > 0
 	tr.lastTS, tr.last = f.TS, p
 	var fwd *DriverLocationEvent
-	if tr.rideID != "" {
-		if tr.rideStatus == RideInProgress && hadPrev {
-			tr.odometer += geo.Distance(prev, p)
+	if r := tr.ride; r != nil {
+		if r.status == RideInProgress && hadPrev {
+			r.odometer += geo.Distance(prev, p)
 		}
-		target := tr.pickup
-		if tr.rideStatus == RideInProgress {
-			target = tr.dropoff
+		target := r.pickup
+		if r.status == RideInProgress {
+			target = r.dropoff
 		}
-		fwd = &DriverLocationEvent{Type: "driver_location", RideID: tr.rideID, Lat: p.Lat, Lon: p.Lon, TS: f.TS,
+		fwd = &DriverLocationEvent{Type: "driver_location", RideID: r.id, Lat: p.Lat, Lon: p.Lon, TS: f.TS,
 			ETAS: math.Round(e.eta(p, target))}
 	}
 	tr.mu.Unlock()
@@ -241,6 +241,26 @@ func (e *Engine) UpdateLocation(ctx context.Context, driverID string, f Fix) err
 	return nil
 }
 
+// surelyWithin reports whether a and b are within m metres by a bound
+// cheaper than geo.Distance (no trigonometry) that never underestimates
+// it: R·√(Δφ² + Δλ²), the length of the path straight in latitude and
+// longitude, is at least the great-circle distance. It answers false when
+// unsure (the caller then measures), with a margin for rounding, so that
+// it never changes a decision geo.Distance would take. Most fixes move a
+// few metres: this spares the jump check its haversine.
+func surelyWithin(a, b geo.Point, m float64) bool {
+	const rad = math.Pi / 180
+	dLon := b.Lon - a.Lon
+	if dLon > 180 {
+		dLon -= 360
+	} else if dLon < -180 {
+		dLon += 360
+	}
+	dPhi, dLam := (b.Lat-a.Lat)*rad, dLon*rad
+	bound := 0.9999 * m / geo.EarthRadius
+	return dPhi*dPhi+dLam*dLam <= bound*bound
+}
+
 // eta estimates seconds to drive from a to b.
 func (e *Engine) eta(a, b geo.Point) float64 {
 	return geo.Distance(a, b) * e.cfg.DetourFactor / (e.cfg.AvgSpeedKmh / 3.6)
@@ -251,24 +271,19 @@ func (e *Engine) eta(a, b geo.Point) float64 {
 func (e *Engine) refreshTrack(ctx context.Context, driverID string, tr *track, nowMs int64) {
 	tr.checked = nowMs
 	d, err := e.drivers.Driver(ctx, driverID)
-	if err != nil {
-		tr.status, tr.rideID = "", ""
+	if err != nil || d.Status != DriverOnTrip || d.RideID == "" {
+		tr.ride = nil
 		return
-	}
-	tr.status = d.Status
-	if d.Status != DriverOnTrip || d.RideID == "" {
-		tr.rideID = ""
-		return
-	}
-	if tr.rideID != d.RideID {
-		tr.odometer = 0
 	}
 	r, err := e.rides.Ride(ctx, d.RideID)
 	if err != nil {
-		tr.rideID = ""
+		tr.ride = nil
 		return
 	}
-	tr.rideID, tr.rideStatus, tr.pickup, tr.dropoff = r.ID, r.Status, r.Pickup, r.Dropoff
+	if tr.ride == nil || tr.ride.id != r.ID {
+		tr.ride = &trackRide{id: r.ID} // a new ride: the odometer starts at 0
+	}
+	tr.ride.status, tr.ride.pickup, tr.ride.dropoff = r.Status, r.Pickup, r.Dropoff
 }
 
 // Nearby returns the available, fresh drivers within radius metres of
@@ -289,18 +304,24 @@ func (e *Engine) Nearby(ctx context.Context, center geo.Point, radius float64, l
 
 // track is the engine's per-driver ingest state on this node: the last
 // fix, and a cache (refreshed at most once a second, and invalidated on
-// every status change made here) of the driver's status and live ride.
+// every status change made here) of the driver's live ride. It is kept
+// small (48 bytes): every driver has one, on a trip or not.
 type track struct {
-	mu         sync.Mutex
-	lastTS     int64
-	last       geo.Point
-	checked    int64
-	status     DriverStatus
-	rideID     string
-	rideStatus RideStatus
-	pickup     geo.Point
-	dropoff    geo.Point
-	odometer   float64
+	mu      sync.Mutex
+	lastTS  int64
+	last    geo.Point
+	checked int64
+	ride    *trackRide // the live ride, while the driver is on one
+}
+
+// trackRide is what a track caches of the driver's live ride, and the
+// distance driven on it as seen here.
+type trackRide struct {
+	id       string
+	status   RideStatus
+	pickup   geo.Point
+	dropoff  geo.Point
+	odometer float64
 }
 
 type trackTable struct {
@@ -345,8 +366,8 @@ func (t *trackTable) odometer(id, rideID string) float64 {
 	tr := t.get(id)
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	if tr.rideID != rideID {
+	if tr.ride == nil || tr.ride.id != rideID {
 		return 0
 	}
-	return tr.odometer
+	return tr.ride.odometer
 }

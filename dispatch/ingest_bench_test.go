@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
@@ -93,4 +94,52 @@ func BenchmarkUpdateLocation(b *testing.B) {
 			b.Fatalf("%d fixes accepted of %d", got, b.N)
 		}
 	})
+}
+
+// TestUpdateLocation_JitterBoundary checks the jump check's decision at
+// the jitter radius, where its cheap bound hands over to the great-circle
+// distance: a second fix with the same ts is accepted exactly when it lies
+// within GPSJitterM (100 m) of the first, by geo.Distance, at any latitude
+// and across the antimeridian.
+func TestUpdateLocation_JitterBoundary(t *testing.T) {
+	e, err := dispatch.New(dispatch.Config{}, dispatch.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	ts := time.Now().UnixMilli()
+	accepted, rejected := 0, 0
+	for i := range 4000 {
+		a := geo.Point{Lat: (rng.Float64()*2 - 1) * 80, Lon: (rng.Float64()*2 - 1) * 180}
+		if i%4 == 0 {
+			a.Lon = 179.9995 // next to the antimeridian
+		}
+		// b at 99.5 to 100.5 m, north-east-ish of a, in degrees.
+		d := 99.5 + rng.Float64()
+		brg := rng.Float64() * 2 * math.Pi
+		dLat := d * math.Cos(brg) / geo.EarthRadius * 180 / math.Pi
+		dLon := d * math.Sin(brg) / (geo.EarthRadius * math.Cos(a.Lat*math.Pi/180)) * 180 / math.Pi
+		b := geo.Point{Lat: a.Lat + dLat, Lon: a.Lon + dLon}
+		if b.Lon > 180 {
+			b.Lon -= 360
+		}
+		id := fmt.Sprint("j", i)
+		if err := e.UpdateLocation(ctx, id, dispatch.Fix{Lat: a.Lat, Lon: a.Lon, TS: ts}); err != nil {
+			t.Fatal(err)
+		}
+		err := e.UpdateLocation(ctx, id, dispatch.Fix{Lat: b.Lat, Lon: b.Lon, TS: ts})
+		want := geo.Distance(a, b) <= 100
+		if (err == nil) != want {
+			t.Fatalf("%v -> %v (%.4f m): error %v, want accepted %v", a, b, geo.Distance(a, b), err, want)
+		}
+		if want {
+			accepted++
+		} else {
+			rejected++
+		}
+	}
+	if accepted < 1000 || rejected < 1000 {
+		t.Fatalf("%d accepted, %d rejected: the cases do not straddle the boundary", accepted, rejected)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
@@ -157,5 +158,57 @@ func BenchmarkConnMemory(b *testing.B) {
 	b.ReportMetric(float64(after.StackInuse-before.StackInuse)/n, "stackB/conn")
 	for _, ws := range conns {
 		ws.Close()
+	}
+}
+
+// nopDispatcher accepts every fix and counts them.
+type nopDispatcher struct {
+	fakeDispatcher
+	fixes atomic.Int64
+}
+
+func (d *nopDispatcher) UpdateLocation(context.Context, string, dispatch.Fix) error {
+	d.fixes.Add(1)
+	return nil
+}
+
+// BenchmarkHandleLocation measures the WebSocket side of ingest for one
+// frame already read: decode, rate limit, the Dispatcher call (a no-op
+// here; BenchmarkUpdateLocation in dispatch measures the engine) and the
+// reply bookkeeping, for a single location frame and a batch of ten.
+func BenchmarkHandleLocation(b *testing.B) {
+	h := NewHub(HubConfig{FrameRate: rate.Inf})
+	loc := []byte(`{"type":"location","lat":37.7749,"lon":-122.4194,"ts":1700000000000}`)
+	var sb strings.Builder
+	sb.WriteString(`{"type":"locations","points":[`)
+	for i := range 10 {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, `{"lat":37.7749,"lon":-122.4194,"ts":%d}`, 1700000000000+i)
+	}
+	sb.WriteString(`]}`)
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		fixes int
+	}{{"location", loc, 1}, {"batch10", []byte(sb.String()), 10}} {
+		b.Run(c.name, func(b *testing.B) {
+			d := &nopDispatcher{}
+			s := &driverSession{c: newConn(h, nil, "driver", "d1", time.Time{}), d: d}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.c.lastTS = 0
+				s.handle(websocket.TextMessage, c.frame)
+			}
+			b.StopTimer()
+			if got := d.fixes.Load(); got != int64(b.N*c.fixes) {
+				b.Fatalf("%d fixes for %d frames", got, b.N)
+			}
+			if n := s.c.q.len(); n != 0 {
+				b.Fatalf("%d replies queued", n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.fixes), "ns/fix")
+		})
 	}
 }

@@ -5,20 +5,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 )
 
-// conn is one client socket. The handler's goroutine reads (readLoop) and
-// owns the fields marked "reader only". Data frames are written by a
-// writer goroutine that exists only while there is something to write (a
-// queued frame, a ping, the close frame): enqueue starts it, and it ends
-// when the queue is empty, so an idle connection costs one goroutine, not
-// two. At most one writer runs at a time. Control frames (pong replies,
-// the 1009 close) may also come from the reader, which gorilla allows.
+// conn is one client socket. An idle connection costs one goroutine, its
+// reader (readLoop), which only waits for frames and keeps a minimal
+// stack: the frames are read and handled on a worker (see workers) while
+// the reader waits, and own the fields marked "reader only". Everything
+// written — data frames, pings, the answers to the peer's pings, the close
+// frame — is written by a writer goroutine that exists only while there
+// is something to write: enqueue (or ping, or closeWith) starts it and it
+// ends when there is nothing left. At most one writer runs at a time.
+// gorilla itself may write a close frame from the reader when a frame is
+// too big, which it allows.
 type conn struct {
 	hub    *Hub
 	ws     *websocket.Conn
@@ -29,7 +33,7 @@ type conn struct {
 	latest bool   // coalesce driver_location (riders)
 	slot   uint8  // which of the hub's ping ticks pings this connection
 
-	mu      sync.Mutex // guards the fields up to expiry; see doc.go for order
+	mu      sync.Mutex // guards q … idle; see doc.go for the lock order
 	q       outQueue
 	closing bool
 	code    int
@@ -37,24 +41,29 @@ type conn struct {
 	held    bool          // no writer may start yet (until release)
 	writing bool          // a writer goroutine is running
 	pingDue bool          // the writer must send a ping
+	pongDue bool          // the writer must answer the peer's ping with pongMsg
+	pongMsg string
 	closed  bool          // the close frame is out or the socket failed: no more writes
 	idle    chan struct{} // made by waitWriter, closed when the writer ends
 	expiry  *time.Timer
 
 	// reader only
-	lim    *rate.Limiter
+	lim    frameLimiter
 	excess int   // rate-limited frames in a row
 	lastTS int64 // ts of the last fix accepted on this connection
 }
 
 func newConn(h *Hub, ws *websocket.Conn, role, id string, expires time.Time) *conn {
 	c := &conn{
-		hub: h, ws: ws, role: role, id: id,
+		// A copy of the id: the one parsed from the request shares (and
+		// would keep alive) the whole request line, and the engine's maps
+		// keep this one for the driver's lifetime.
+		hub: h, ws: ws, role: role, id: strings.Clone(id),
 		since: h.cfg.Now().UnixMilli(),
 		slot:  uint8(h.slots.Add(1) % pingSlots),
 		q:     newOutQueue(),
 		held:  true,
-		lim:   rate.NewLimiter(h.cfg.FrameRate, h.cfg.FrameBurst),
+		lim:   newFrameLimiter(h.cfg.FrameBurst, h.clock()),
 	}
 	if !expires.IsZero() {
 		d := max(expires.Sub(h.cfg.Now()), 0)
@@ -73,7 +82,7 @@ func (c *conn) kickLocked() {
 	if c.held || c.writing || c.closed {
 		return
 	}
-	if c.q.len() == 0 && !c.pingDue && !c.closing {
+	if c.q.len() == 0 && !c.pingDue && !c.pongDue && !c.closing {
 		return
 	}
 	c.writing = true
@@ -97,6 +106,18 @@ func (c *conn) ping() {
 		c.kickLocked()
 	}
 	c.mu.Unlock()
+}
+
+// answerPing is the ping handler: the writer answers with a pong. (The
+// reader must not write: see readLoop.)
+func (c *conn) answerPing(data string) error {
+	c.mu.Lock()
+	if !c.closing {
+		c.pongDue, c.pongMsg = true, data
+		c.kickLocked()
+	}
+	c.mu.Unlock()
+	return nil
 }
 
 // enqueue queues m for the writer. It never blocks: when the queue is full
@@ -193,6 +214,17 @@ func (c *conn) writeLoop() {
 	cfg := &c.hub.cfg
 	for {
 		c.mu.Lock()
+		if c.pongDue && !c.closing {
+			data := c.pongMsg
+			c.pongDue, c.pongMsg = false, ""
+			c.mu.Unlock()
+			if err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(cfg.WriteWait)); err != nil {
+				c.writeFailed(err)
+				c.writerExit()
+				return
+			}
+			continue
+		}
 		m, ok := c.q.pop()
 		if !ok {
 			switch {
@@ -279,41 +311,70 @@ func (c *conn) writeFailed(err error) {
 // with each data frame received while the connection is not closing (after
 // that, frames are read and discarded until the peer answers the close).
 // data is only valid during the call.
+//
+// Only the wait for the next frame runs on the calling goroutine: reading
+// the frame's payload and handle run on a worker (see workers) while
+// readLoop waits for them. So does everything else that could grow the
+// reader's stack: the goroutine of every idle connection keeps a minimal
+// stack (2 KB), which the runtime would otherwise grow for good.
 func (c *conn) readLoop(handle func(messageType int, data []byte)) error {
+	c.startReading()
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		if err := c.frame(handle, mt, r); err != nil {
+			return err
+		}
+	}
+}
+
+// startReading sets the read limit, the first deadline and the pong
+// handler.
+//
+//go:noinline
+func (c *conn) startReading() {
 	c.ws.SetReadLimit(c.hub.cfg.ReadLimit)
 	c.extendReadDeadline()
 	c.ws.SetPongHandler(func(string) error {
 		c.extendReadDeadline()
 		return nil
 	})
-	for {
-		mt, r, err := c.ws.NextReader()
-		if err != nil {
-			return err
-		}
-		if !c.extendReadDeadline() {
-			continue // closing: NextReader discards the unread frame
-		}
-		buf := c.hub.frames.Get().(*bytes.Buffer)
-		buf.Reset()
-		_, err = buf.ReadFrom(r)
-		if err != nil {
-			c.hub.frames.Put(buf)
-			return err
-		}
-		c.hub.stats.in.Add(1)
-		handle(mt, buf.Bytes())
-		if buf.Cap() <= 64<<10 {
-			c.hub.frames.Put(buf)
-		}
+	c.ws.SetPingHandler(c.answerPing)
+}
+
+// frame has a worker read the frame r and handle it, and waits for it.
+//
+//go:noinline
+func (c *conn) frame(handle func(messageType int, data []byte), mt int, r io.Reader) error {
+	if !c.extendReadDeadline() {
+		return nil // closing: NextReader discards the unread frame
 	}
+	return c.hub.work.do(c, handle, mt, r)
+}
+
+// readFrame reads the frame r and handles it (on a worker).
+func (c *conn) readFrame(handle func(messageType int, data []byte), mt int, r io.Reader) error {
+	buf := c.hub.frames.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		c.hub.frames.Put(buf)
+		return err
+	}
+	c.hub.stats.in.Add(1)
+	handle(mt, buf.Bytes())
+	if buf.Cap() <= 64<<10 {
+		c.hub.frames.Put(buf)
+	}
+	return nil
 }
 
 // allowFrame charges one frame to the rate limiter. An excess frame is
 // counted and, once FloodLimit of them come in a row, closes the
 // connection with ClosePolicyViolation.
 func (c *conn) allowFrame() bool {
-	if c.lim.Allow() {
+	if c.lim.allow(c.hub.clock(), float64(c.hub.cfg.FrameRate), c.hub.cfg.FrameBurst) {
 		c.excess = 0
 		return true
 	}
@@ -369,4 +430,34 @@ func (c *conn) linger() {
 // callContext is the context of one Dispatcher call.
 func (c *conn) callContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.hub.base, c.hub.cfg.CallTimeout)
+}
+
+// sharedContext is a call context that many calls share.
+type sharedContext struct {
+	ctx    context.Context
+	cancel context.CancelFunc // called by the timer at the deadline, or by Shutdown
+	until  time.Duration      // hub clock after which a fresh one is made
+}
+
+// ingestRefresh is how long one shared ingest context is handed out.
+const ingestRefresh = time.Second
+
+// ingestContext returns the context of location calls: one shared by
+// every connection and renewed every second, whose deadline lies between
+// CallTimeout and CallTimeout + 1 s after any call that gets it. A context
+// per frame (a timer and three allocations) cost more than decoding the
+// frame.
+func (h *Hub) ingestContext() context.Context {
+	now := h.clock()
+	if s := h.ingest.Load(); s != nil && now < s.until {
+		return s.ctx
+	}
+	h.ingestMu.Lock()
+	defer h.ingestMu.Unlock()
+	if s := h.ingest.Load(); s != nil && now < s.until {
+		return s.ctx
+	}
+	ctx, cancel := context.WithTimeout(h.base, h.cfg.CallTimeout+ingestRefresh)
+	h.ingest.Store(&sharedContext{ctx: ctx, cancel: cancel, until: now + ingestRefresh})
+	return ctx
 }

@@ -72,6 +72,22 @@ func (e *DecodeError) Error() string { return "invalid frame: " + e.Message }
 // unknown types and out-of-range values are errors. The error is always a
 // *DecodeError. It never panics, whatever the input.
 func DecodeDriverMessage(b []byte) (DriverMessage, error) {
+	return decodeDriverMessage(b, nil)
+}
+
+// decodeDriverMessage is DecodeDriverMessage appending the points of a
+// batch to buf[:0]. The location frames take the fast path; everything
+// else, and every invalid frame, the general one.
+func decodeDriverMessage(b []byte, buf []dispatch.Fix) (DriverMessage, error) {
+	if m, ok := fastDecode(b, buf); ok {
+		return m, nil
+	}
+	return decodeGeneral(b)
+}
+
+// decodeGeneral decodes any frame with encoding/json and phrases the
+// errors.
+func decodeGeneral(b []byte) (DriverMessage, error) {
 	var m DriverMessage
 	t := bytes.TrimLeft(b, " \t\r\n")
 	if len(t) == 0 || t[0] != '{' {
@@ -201,28 +217,30 @@ func (w wireFix) fix(prefix string) (dispatch.Fix, error) {
 	}
 	f := dispatch.Fix{Lat: w.Lat, Lon: w.Lon, TS: w.TS}
 	var err error
-	if f.Heading, err = optional(prefix+"heading", w.Heading, 0, 360); err != nil {
+	if f.Heading, err = optional(prefix, "heading", w.Heading, 0, 360); err != nil {
 		return dispatch.Fix{}, err
 	}
-	if f.Speed, err = optional(prefix+"speed", w.Speed, 0, 1000); err != nil {
+	if f.Speed, err = optional(prefix, "speed", w.Speed, 0, 1000); err != nil {
 		return dispatch.Fix{}, err
 	}
-	if f.Accuracy, err = optional(prefix+"accuracy", w.Accuracy, 0, 1e6); err != nil {
+	if f.Accuracy, err = optional(prefix, "accuracy", w.Accuracy, 0, 1e6); err != nil {
 		return dispatch.Fix{}, err
 	}
 	return f, nil
 }
 
 // optional returns nil for an absent (NaN) value, else a pointer to v after
-// checking it lies within [lo, hi].
-func optional(name string, v, lo, hi float64) (*float64, error) {
+// checking it lies within [lo, hi]; prefix and name name it.
+func optional(prefix, name string, v, lo, hi float64) (*float64, error) {
 	if math.IsNaN(v) {
 		return nil, nil
 	}
 	if math.IsInf(v, 0) || v < lo || v > hi {
-		return nil, fmt.Errorf("%s must be within [%g, %g]", name, lo, hi)
+		return nil, fmt.Errorf("%s%s must be within [%g, %g]", prefix, name, lo, hi)
 	}
-	return &v, nil
+	p := new(float64) // not &v: that would move v to the heap on every call
+	*p = v
+	return p, nil
 }
 
 func decodePoints(b []byte) ([]dispatch.Fix, error) {

@@ -16,11 +16,19 @@
 // # Concurrency
 //
 // Every exported method of Hub, MemoryBroker and Client is safe for
-// concurrent use. Each connection has exactly two goroutines: the handler's
-// goroutine, which reads frames and calls the Dispatcher, and one writer,
-// the only goroutine that writes data frames to the socket. Between them
-// sits a bounded queue: enqueueing never blocks, and a full queue
-// disconnects the client as a slow consumer.
+// concurrent use. An idle connection has exactly one goroutine, its
+// reader, which waits for the next frame with a minimal stack (2 KB, or 4
+// KB when the runtime's adaptive initial stack size says so). Each frame is
+// read and handled (decoded, passed to the Dispatcher, answered) on a
+// worker goroutine from a pool grown on demand, while the reader waits, so
+// the frames of a connection are handled one at a time and in order and
+// the deep calls never grow the reader's stack. A connection's writer
+// goroutine runs only while there is something to write, and is the only
+// one to write to the socket (but for gorilla's own close frame on an
+// oversized frame); one hub-wide pinger pings every connection each
+// PingPeriod. Between the handlers and the writer sits a queue: enqueueing
+// never blocks, and a full queue disconnects the client as a slow
+// consumer.
 //
 // Lock order (a lock may only be taken while holding locks above it):
 //

@@ -1,10 +1,11 @@
 package realtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/gorilla/websocket"
 
@@ -54,7 +55,19 @@ func (s *driverSession) welcome() bool {
 // handle serves one frame: rate limit, decode, dispatch, reply.
 func (s *driverSession) handle(messageType int, data []byte) {
 	c := s.c
-	msg, err := DecodeDriverMessage(data)
+	bufp := c.hub.points.Get().(*[]dispatch.Fix)
+	msg, err := decodeDriverMessage(data, *bufp)
+	s.serve(messageType, msg, err)
+	if cap(msg.Points) > 0 && cap(msg.Points) <= MaxBatchPoints {
+		clear(msg.Points) // drop the optional fields' pointers
+		*bufp = msg.Points[:0]
+	}
+	c.hub.points.Put(bufp)
+}
+
+// serve answers one decoded frame (or its decoding error).
+func (s *driverSession) serve(messageType int, msg DriverMessage, err error) {
+	c := s.c
 	ref := msg.Ref()
 	if de, ok := err.(*DecodeError); ok {
 		ref = de.Ref
@@ -73,13 +86,17 @@ func (s *driverSession) handle(messageType int, data []byte) {
 		c.sendError(dispatch.CodeInvalid, err.(*DecodeError).Message, ref)
 		return
 	}
+	switch msg.Type {
+	case TypeLocation:
+		s.location(c.hub.ingestContext(), msg.Fix, ref)
+		return
+	case TypeLocations:
+		s.locations(c.hub.ingestContext(), msg.Points, ref)
+		return
+	}
 	ctx, cancel := c.callContext()
 	defer cancel()
 	switch msg.Type {
-	case TypeLocation:
-		s.location(ctx, msg.Fix, ref)
-	case TypeLocations:
-		s.locations(ctx, msg.Points, ref)
 	case TypeStatus:
 		if _, err := s.d.SetDriverStatus(ctx, c.id, msg.Status); err != nil {
 			s.fail(err, ref)
@@ -128,7 +145,9 @@ func (s *driverSession) location(ctx context.Context, f dispatch.Fix, ref string
 // engine rejects for another reason are reported in one more error.
 func (s *driverSession) locations(ctx context.Context, points []dispatch.Fix, ref string) {
 	c := s.c
-	sort.SliceStable(points, func(i, j int) bool { return points[i].TS < points[j].TS })
+	if byTS := func(a, b dispatch.Fix) int { return cmp.Compare(a.TS, b.TS) }; !slices.IsSortedFunc(points, byTS) {
+		slices.SortStableFunc(points, byTS)
+	}
 	stale, failed := 0, 0
 	var firstErr error
 	for _, f := range points {

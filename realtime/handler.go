@@ -189,11 +189,19 @@ func (h *driverHandler) open(ws *websocket.Conn, id auth.Identity) *driverSessio
 // serve reads the driver's frames until the connection ends, then tells
 // the engine the driver is gone (unless a newer connection replaced it).
 func (h *driverHandler) serve(s *driverSession) {
+	h.end(s, s.c.readLoop(s.handle))
+}
+
+// end closes the connection after readLoop returned err, and tells the
+// engine. (Apart from serve, so that its frame is not on the stack of
+// the waiting reader.)
+//
+//go:noinline
+func (h *driverHandler) end(s *driverSession, err error) {
 	hub, c := h.hub, s.c
 	defer hub.release()
 	defer hub.stats.driverConns.Add(-1)
 	defer hub.untrack(c)
-	err := c.readLoop(s.handle)
 	c.finish(err)
 
 	unlock := hub.lockSession(c.id)
@@ -241,7 +249,7 @@ func (h *riderHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *riderHandler) open(ws *websocket.Conn, id auth.Identity, actor dispatch.Actor, rideID string, ride *dispatch.Ride) *conn {
 	hub := h.hub
 	c := newConn(hub, ws, auth.RoleRider, id.ID, id.Expires)
-	c.rideID, c.latest = rideID, true
+	c.rideID, c.latest = strings.Clone(rideID), true // see newConn
 	hub.stats.riderConns.Add(1)
 	hub.track(c)
 	hub.subscribeRide(c)

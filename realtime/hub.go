@@ -24,6 +24,9 @@ var ErrHubClosed = errors.New("realtime: hub is shut down")
 
 const numShards = 64
 
+// readBufferSize is each connection's read buffer, in bytes.
+const readBufferSize = 256
+
 type hubState int
 
 const (
@@ -61,15 +64,20 @@ type Hub struct {
 	cancelBase context.CancelFunc
 
 	upgrader websocket.Upgrader
+	work     *workers  // run the frame handlers
 	frames   sync.Pool // *bytes.Buffer for inbound frames
+	points   sync.Pool // *[]dispatch.Fix for decoded batches
 	writeBuf sync.Pool // gorilla write buffers, shared by all sockets
 
-	liveMu     sync.Mutex
-	live       map[*conn]struct{} // every connection between track and untrack
-	pingerStop chan struct{}      // closes to stop the pinger; nil while none runs
-	slots      atomic.Uint32      // assigns connections to ping ticks
+	liveMu sync.Mutex
+	live   map[*conn]struct{} // every connection between track and untrack
+	quiet  chan struct{}      // closed when the last connection is gone (stops the pinger, the workers); nil while none is live
+	slots  atomic.Uint32      // assigns connections to ping ticks
 
-	stats hubStats
+	epoch    time.Time // origin of clock
+	ingestMu sync.Mutex
+	ingest   atomic.Pointer[sharedContext] // see ingestContext
+	stats    hubStats
 }
 
 type driverShard struct {
@@ -95,11 +103,18 @@ var _ dispatch.Notifier = (*Hub)(nil)
 // starts no goroutine.
 func NewHub(cfg HubConfig) *Hub {
 	cfg = cfg.withDefaults()
-	h := &Hub{cfg: cfg, log: cfg.Logger, drained: make(chan struct{}), live: make(map[*conn]struct{})}
+	h := &Hub{cfg: cfg, log: cfg.Logger, drained: make(chan struct{}), live: make(map[*conn]struct{}), epoch: time.Now()}
 	h.base, h.cancelBase = context.WithCancel(context.Background())
+	h.work = newWorkers(workerIdle)
 	h.frames.New = func() any { return new(bytes.Buffer) }
+	h.points.New = func() any { return new([]dispatch.Fix) }
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		// Every connection keeps its read buffer for life: a small one
+		// holds a whole location frame (about 100 bytes, 200 with every
+		// optional field); larger frames are read past it, straight into
+		// the frame buffer. Write buffers come from a pool shared by all
+		// connections and are held only during a write.
+		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &h.writeBuf,
 		// The handlers check the origin before upgrading.
@@ -199,6 +214,9 @@ func (h *Hub) acquire() bool {
 }
 
 func (h *Hub) release() { h.conns.Done() }
+
+// clock returns the monotonic time since the hub was made.
+func (h *Hub) clock() time.Duration { return time.Since(h.epoch) }
 
 // NotifyDriver sends ev to driver driverID's connection, on whichever node
 // it is. It never blocks on a client.
@@ -372,9 +390,9 @@ func (h *Hub) unsubscribeRide(c *conn) {
 func (h *Hub) track(c *conn) {
 	h.liveMu.Lock()
 	h.live[c] = struct{}{}
-	if h.pingerStop == nil {
-		h.pingerStop = make(chan struct{})
-		go h.pinger(h.pingerStop)
+	if h.quiet == nil {
+		h.quiet = make(chan struct{})
+		go h.pinger(h.quiet)
 	}
 	h.liveMu.Unlock()
 	if h.closing.Load() {
@@ -385,9 +403,9 @@ func (h *Hub) track(c *conn) {
 func (h *Hub) untrack(c *conn) {
 	h.liveMu.Lock()
 	delete(h.live, c)
-	if len(h.live) == 0 && h.pingerStop != nil {
-		close(h.pingerStop)
-		h.pingerStop = nil
+	if len(h.live) == 0 && h.quiet != nil {
+		close(h.quiet)
+		h.quiet = nil
 	}
 	h.liveMu.Unlock()
 }
@@ -423,6 +441,13 @@ func (h *Hub) pinger(stop chan struct{}) {
 		}
 		clear(batch)
 	}
+}
+
+// quietChan returns the channel closed when the last connection is gone.
+func (h *Hub) quietChan() <-chan struct{} {
+	h.liveMu.Lock()
+	defer h.liveMu.Unlock()
+	return h.quiet
 }
 
 func (h *Hub) forEachConn(fn func(*conn)) {

@@ -11,8 +11,7 @@ type outMsg struct {
 
 // outQueue is a FIFO of outbound frames that may hold at most one
 // "latest" message. It is not safe for concurrent use; conn.mu guards it.
-// It allocates nothing while empty and shrinks back after a burst, so an
-// idle connection costs a few words.
+// It holds no buffer while empty, so an idle connection costs a few words.
 type outQueue struct {
 	items []outMsg
 	head  int // items[head:] are queued
@@ -101,12 +100,8 @@ func (q *outQueue) remove(i int) {
 	}
 }
 
-// compactEmpty rewinds an empty queue, dropping a buffer grown by a burst.
+// compactEmpty rewinds an empty queue and drops its buffer: most
+// connections are idle most of the time, and an idle one holds none.
 func (q *outQueue) compactEmpty() {
-	q.head, q.last = 0, -1
-	if cap(q.items) > 32 {
-		q.items = nil
-	} else {
-		q.items = q.items[:0]
-	}
+	q.head, q.last, q.items = 0, -1, nil
 }

@@ -96,13 +96,15 @@ func TestOutQueue(t *testing.T) {
 		}
 	})
 	t.Run("ShrinksWhenEmpty", func(t *testing.T) {
-		q := newOutQueue()
-		for range 200 {
-			q.push(msg("x"))
-		}
-		drain(&q)
-		if cap(q.items) != 0 || q.head != 0 || q.last != -1 {
-			t.Fatalf("cap %d head %d last %d", cap(q.items), q.head, q.last)
+		for _, n := range []int{1, 200} {
+			q := newOutQueue()
+			for range n {
+				q.push(msg("x"))
+			}
+			drain(&q)
+			if cap(q.items) != 0 || q.head != 0 || q.last != -1 {
+				t.Fatalf("after %d: cap %d head %d last %d", n, cap(q.items), q.head, q.last)
+			}
 		}
 	})
 }

@@ -26,6 +26,10 @@ import (
 	"time"
 )
 
+// maxBatch is the largest -batch: its frame (about 55 bytes a fix) stays
+// under the server's 4096-byte frame limit.
+const maxBatch = 64
+
 type config struct {
 	server     string
 	drivers    int
@@ -37,6 +41,7 @@ type config struct {
 	gcWait     time.Duration
 	probeEvery int
 	workers    int
+	hold       time.Duration
 	jsonOut    string
 }
 
@@ -86,6 +91,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.gcWait, "gc-wait", 150*time.Second, "longest wait for a server GC before measuring memory (the server forces one every 2 min)")
 	fs.IntVar(&c.probeEvery, "probe-every", 20, "follow every Nth frame with a ping to time it (0: no probes)")
 	fs.IntVar(&c.workers, "workers", 16, "sending goroutines")
+	fs.DurationVar(&c.hold, "hold", 0, "keep the connections open this long after the report (to inspect the server)")
 	fs.StringVar(&c.jsonOut, "json", "", "write the report as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -97,18 +103,16 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 }
 
 func (c config) validate() error {
-	host, err := loopbackHost(c.server)
-	if err != nil {
+	if _, err := loopbackHost(c.server); err != nil {
 		return err
 	}
-	_ = host
 	switch {
 	case c.drivers <= 0:
 		return errors.New("-drivers must be > 0")
 	case c.every <= 0:
 		return errors.New("-every must be > 0")
-	case c.batch < 1 || c.batch > 100:
-		return errors.New("-batch must be within [1, 100]")
+	case c.batch < 1 || c.batch > maxBatch:
+		return fmt.Errorf("-batch must be within [1, %d] (a frame must stay under the server's 4096-byte limit)", maxBatch)
 	case c.duration < 0:
 		return errors.New("-duration must be >= 0")
 	case c.ramp <= 0:
@@ -117,6 +121,8 @@ func (c config) validate() error {
 		return errors.New("-workers must be > 0")
 	case c.probeEvery < 0:
 		return errors.New("-probe-every must be >= 0")
+	case c.hold < 0:
+		return errors.New("-hold must be >= 0")
 	}
 	return nil
 }
@@ -147,9 +153,22 @@ type report struct {
 	ProbeP99Ms       float64 `json:"probe_p99_ms"`
 	ProbeMaxMs       float64 `json:"probe_max_ms"`
 	ServerCPUS       float64 `json:"server_cpu_s"`
-	ServerErrors     int64   `json:"error_frames"`
-	FirstError       string  `json:"first_error,omitempty"`
-	Closed           int64   `json:"closed_by_server"`
+	// After the load: the same idle figures once every connection has
+	// served frames.
+	AfterGCObserved   bool    `json:"after_gc_observed"`
+	AfterHeapPerConnB float64 `json:"after_heap_stack_per_conn_bytes"`
+	AfterStackPerConn float64 `json:"after_stack_per_conn_bytes"`
+	AfterRSSPerConnB  float64 `json:"after_rss_per_conn_bytes"`
+	ServerErrors      int64   `json:"error_frames"`
+	FirstError        string  `json:"first_error,omitempty"`
+	Closed            int64   `json:"closed_by_server"`
+}
+
+func lagText(ms float64) string {
+	if ms < 0 {
+		return "> 5 s"
+	}
+	return fmt.Sprintf("%.2f ms", ms)
 }
 
 func (r report) print(w io.Writer) {
@@ -166,9 +185,15 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "load             every %s, %d fix(es) per frame, %.1fs; target %.0f fixes/s\n", r.Every, r.Batch, r.DurationS, r.TargetPerSec)
 	fmt.Fprintf(w, "sent             %d frames, %d fixes, %.0f fixes/s\n", r.FramesSent, r.FixesSent, r.SendPerSec)
 	fmt.Fprintf(w, "ingested         %.0f fixes, %.0f fixes/s (server CPU %.1f s)\n", r.FixesIngested, r.IngestPerSec, r.ServerCPUS)
-	fmt.Fprintf(w, "send→index lag   p50 %.2f ms, p99 %.2f ms (server histogram, 1 ms resolution)\n", r.LagP50Ms, r.LagP99Ms)
+	fmt.Fprintf(w, "send→index lag   p50 %s, p99 %s (server histogram, 1 ms resolution)\n", lagText(r.LagP50Ms), lagText(r.LagP99Ms))
 	fmt.Fprintf(w, "probe round trip p50 %.3f ms, p99 %.3f ms, max %.1f ms (%d probes)\n", r.ProbeP50Ms, r.ProbeP99Ms, r.ProbeMaxMs, r.Probes)
 	fmt.Fprintf(w, "server replies   %d error frames, %d connections closed by the server\n", r.ServerErrors, r.Closed)
+	gc = "after a server GC"
+	if !r.AfterGCObserved {
+		gc = "NO server GC observed: includes garbage"
+	}
+	fmt.Fprintf(w, "after the load   %.0f B heap+stack (%.0f B stack), %.0f B RSS per connection; %s\n",
+		r.AfterHeapPerConnB, r.AfterStackPerConn, r.AfterRSSPerConnB, gc)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "first error      %s\n", r.FirstError)
 	}
