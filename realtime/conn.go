@@ -38,10 +38,10 @@ type conn struct {
 	closing bool
 	code    int
 	reason  string
-	held    bool          // no writer may start yet (until release)
-	writing bool          // a writer goroutine is running
-	pingDue bool          // the writer must send a ping
-	pongDue bool          // the writer must answer the peer's ping with pongMsg
+	held    bool // no writer may start yet (until release)
+	writing bool // a writer goroutine is running
+	pingDue bool // the writer must send a ping
+	pongDue bool // the writer must answer the peer's ping with pongMsg
 	pongMsg string
 	closed  bool          // the close frame is out or the socket failed: no more writes
 	idle    chan struct{} // made by waitWriter, closed when the writer ends
