@@ -106,7 +106,7 @@ func (e *Engine) DriverDisconnected(ctx context.Context, driverID string) error 
 	case DriverOffline:
 		return e.loc.Remove(ctx, driverID)
 	case DriverReserved:
-		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && ErrorCode(err) != CodeNotFound {
+		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && !offerAlreadyGone(err) {
 			e.log.Warn("decline on disconnect", "driver", driverID, "err", err)
 		}
 		return e.loc.Remove(ctx, driverID)
@@ -117,7 +117,8 @@ func (e *Engine) DriverDisconnected(ctx context.Context, driverID string) error 
 }
 
 // driverTimer runs when a disconnected driver's grace period ends: a ride
-// not yet started goes back to matching.
+// not yet started goes back to matching; one in progress stays with the
+// driver.
 func (e *Engine) driverTimer(ctx context.Context, driverID string) error {
 	defer func() { _ = e.sched.Cancel(ctx, "driver:"+driverID) }()
 	d, err := e.drivers.Driver(ctx, driverID)
@@ -129,6 +130,11 @@ func (e *Engine) driverTimer(ctx context.Context, driverID string) error {
 		return nil
 	}
 	_, err = e.rematch(ctx, driverID, d.RideID, "driver_lost")
+	if ErrorCode(err) == CodePrecondition {
+		// The trip has started (the rider is aboard) or ended: there is
+		// nothing to hand back, and the driver finishes it on reconnect.
+		return nil
+	}
 	return err
 }
 
@@ -159,7 +165,7 @@ func (e *Engine) SetDriverStatus(ctx context.Context, driverID string, status Dr
 		return nil, err
 	}
 	if status == DriverOffline && d.Status == DriverReserved {
-		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && ErrorCode(err) != CodeNotFound {
+		if err := e.Decline(ctx, driverID, d.OfferID); err != nil && !offerAlreadyGone(err) {
 			return nil, err
 		}
 		return e.drivers.Driver(ctx, driverID)
@@ -370,4 +376,16 @@ func (t *trackTable) odometer(id, rideID string) float64 {
 		return 0
 	}
 	return tr.ride.odometer
+}
+
+// offerAlreadyGone reports whether err from Decline says the offer had
+// already ended (taken by another driver, expired, cancelled, or gone):
+// for a driver going offline or away that is success, and the offer's
+// offer_revoked tells the driver.
+func offerAlreadyGone(err error) bool {
+	switch ErrorCode(err) {
+	case CodeNotFound, CodeOfferTaken, CodeOfferExpired, CodeOfferCanceled:
+		return true
+	}
+	return false
 }

@@ -548,3 +548,34 @@ func TestSpoofedFixesRejected(t *testing.T) {
 		t.Fatalf("jitter: %v", err)
 	}
 }
+
+// A driver lost after the trip started keeps it: the rider is aboard, so
+// the grace timer neither rematches nor fails, and the driver completes
+// the trip on reconnect.
+func TestDisconnectDuringTripKeepsIt(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("a", 100)
+	r := h.request("rider")
+	if _, err := h.e.Accept(h.ctx, "a", h.rec.offersTo("a")[0].OfferID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Arrived(h.ctx, "a", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Start(h.ctx, "a", r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.DriverDisconnected(h.ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	h.tick(31 * time.Second) // past the 30 s grace
+	if got := h.ride(r.ID); got.Status != dispatch.RideInProgress || got.DriverID != "a" {
+		t.Fatalf("after grace: %s with %q, want in_progress with a", got.Status, got.DriverID)
+	}
+	if _, err := h.e.DriverConnected(h.ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.e.Complete(h.ctx, "a", r.ID, 0); err != nil || got.Status != dispatch.RideCompleted {
+		t.Fatalf("complete after reconnect: %+v, %v", got, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
+	"github.com/ridehail/dispatch/internal/jsonobj"
 )
 
 // Limits applied by DecodeDriverMessage.
@@ -96,22 +97,27 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 		}
 		return m, &DecodeError{Message: "frame must be a JSON object"}
 	}
+	// Members are matched by exact name: decode the object, then only the
+	// contract's names are picked from it for each struct.
+	var o jsonobj.Object
+	if err := json.Unmarshal(b, &o); err != nil {
+		return m, &DecodeError{Message: jsonErrorMessage(err)}
+	}
 	var head struct {
 		Type string `json:"type"`
 		ID   string `json:"id"`
 	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			// Keep what could be read for the ref, report the field.
-			return m, &DecodeError{Ref: refOf(head.ID, head.Type), Message: jsonErrorMessage(err)}
-		}
-		return m, &DecodeError{Message: jsonErrorMessage(err)}
+	if err := json.Unmarshal(o.Pick("type", "id"), &head); err != nil {
+		// Keep what could be read for the ref, report the field.
+		return m, &DecodeError{Ref: refOf(head.ID, head.Type), Message: jsonErrorMessage(err)}
 	}
 	m.Type, m.ID = head.Type, head.ID
 	ref := refOf(m.ID, m.Type)
 	fail := func(format string, args ...any) (DriverMessage, error) {
 		return DriverMessage{Type: m.Type, ID: m.ID}, &DecodeError{Ref: ref, Message: fmt.Sprintf(format, args...)}
+	}
+	if dup, ok := jsonobj.FirstDuplicate(b); ok {
+		return fail("duplicate field %q", truncate(dup, maxRefLen))
 	}
 	if m.Type == "" {
 		return fail("type is required")
@@ -122,14 +128,14 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 	var err error
 	switch m.Type {
 	case TypeLocation:
-		m.Fix, err = decodeFix(b, "")
+		m.Fix, err = decodeFix(o, "")
 	case TypeLocations:
-		m.Points, err = decodePoints(b)
+		m.Points, err = decodePoints(o)
 	case TypeStatus:
 		var v struct {
 			Status string `json:"status"`
 		}
-		if err = unmarshal(b, &v); err == nil {
+		if err = unmarshal(o.Pick("status"), &v); err == nil {
 			switch dispatch.DriverStatus(v.Status) {
 			case dispatch.DriverAvailable, dispatch.DriverOffline:
 				m.Status = dispatch.DriverStatus(v.Status)
@@ -143,7 +149,7 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 		var v struct {
 			OfferID string `json:"offer_id"`
 		}
-		if err = unmarshal(b, &v); err == nil {
+		if err = unmarshal(o.Pick("offer_id"), &v); err == nil {
 			m.OfferID, err = v.OfferID, checkID("offer_id", v.OfferID)
 		}
 	case TypeArrived, TypeStart, TypeCancel, TypeComplete:
@@ -151,7 +157,7 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 			RideID    string  `json:"ride_id"`
 			DistanceM float64 `json:"distance_m"`
 		}{DistanceM: math.NaN()} // NaN: absent (JSON cannot encode NaN)
-		if err = unmarshal(b, &v); err == nil {
+		if err = unmarshal(o.Pick("ride_id", "distance_m"), &v); err == nil {
 			m.RideID, err = v.RideID, checkID("ride_id", v.RideID)
 		}
 		if err == nil && !math.IsNaN(v.DistanceM) {
@@ -193,9 +199,9 @@ func newWireFix() wireFix {
 
 // decodeFix decodes and validates a fix; prefix names it in messages
 // ("points[3].").
-func decodeFix(b []byte, prefix string) (dispatch.Fix, error) {
+func decodeFix(o jsonobj.Object, prefix string) (dispatch.Fix, error) {
 	w := newWireFix()
-	if err := unmarshal(b, &w); err != nil {
+	if err := unmarshal(o.Pick("lat", "lon", "ts", "heading", "speed", "accuracy"), &w); err != nil {
 		return dispatch.Fix{}, err
 	}
 	return w.fix(prefix)
@@ -243,11 +249,11 @@ func optional(prefix, name string, v, lo, hi float64) (*float64, error) {
 	return p, nil
 }
 
-func decodePoints(b []byte) ([]dispatch.Fix, error) {
+func decodePoints(o jsonobj.Object) ([]dispatch.Fix, error) {
 	var v struct {
 		Points []json.RawMessage `json:"points"`
 	}
-	if err := unmarshal(b, &v); err != nil {
+	if err := unmarshal(o.Pick("points"), &v); err != nil {
 		return nil, err
 	}
 	switch {
@@ -265,7 +271,11 @@ func decodePoints(b []byte) ([]dispatch.Fix, error) {
 		if len(t) == 0 || t[0] != '{' {
 			return nil, fmt.Errorf("points[%d] must be an object", i)
 		}
-		f, err := decodeFix(raw, prefix)
+		var p jsonobj.Object
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return nil, fmt.Errorf("points[%d] must be an object", i)
+		}
+		f, err := decodeFix(p, prefix)
 		if err != nil {
 			return nil, err
 		}
@@ -351,7 +361,7 @@ func kindName(t reflect.Type) string {
 
 func refOf(id, typ string) string {
 	if id != "" {
-		return truncate(id, maxRefLen)
+		return truncate(id, MaxIDLen) // a valid id is echoed whole
 	}
 	return truncate(typ, maxRefLen)
 }

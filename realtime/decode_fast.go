@@ -14,10 +14,10 @@ import (
 // of a batch are appended to buf[:0].
 //
 // It only ever answers for valid frames. Whenever it meets anything it
-// does not handle exactly as encoding/json does — another type, a
-// malformed or out-of-range value, an escaped or non-ASCII key, a key
-// differing from a known one only in case (encoding/json matches those),
-// a frame that fails validation — it reports ok == false and the caller
+// does not handle itself — another type, a malformed or out-of-range
+// value, an escaped or non-ASCII key, a key it does not know (the general
+// decoder ignores those, but checks them for duplicates), a duplicated
+// key, a frame that fails validation — it reports ok == false and the caller
 // falls back to the general decoder, which also phrases the error. So the
 // two decoders agree on every input (FuzzFastDecode checks it).
 func fastDecode(b []byte, buf []dispatch.Fix) (m DriverMessage, ok bool) {
@@ -28,9 +28,9 @@ func fastDecode(b []byte, buf []dispatch.Fix) (m DriverMessage, ok bool) {
 	var typ, id []byte
 	haveType := false
 	w := newWireFix()
-	fixBad := false // a top-level fix field is not a number: an error for location only
 	pointsOK := false
 	pts := buf[:0]
+	var seen uint16 // keys met so far, by bit
 	if s.eat('}') {
 		return m, false // no type
 	}
@@ -40,9 +40,13 @@ func fastDecode(b []byte, buf []dispatch.Fix) (m DriverMessage, ok bool) {
 			return m, false
 		}
 		k, ok := keyOf(key)
-		if !ok || !s.eat(':') {
+		if !ok || k == keyUnknown || seen&(1<<k) != 0 || !s.eat(':') {
+			// Unknown members are ignored but must not be duplicated,
+			// and a duplicated member is an error: the general decoder
+			// checks both.
 			return m, false
 		}
+		seen |= 1 << k
 		switch k {
 		case keyType, keyID:
 			v, ok := s.plainString()
@@ -55,21 +59,15 @@ func fastDecode(b []byte, buf []dispatch.Fix) (m DriverMessage, ok bool) {
 				id = v
 			}
 		case keyLat, keyLon, keyTS, keyHeading, keySpeed, keyAccuracy:
-			switch s.fixField(&w, k) {
-			case fieldBadJSON:
+			if s.fixField(&w, k) != fieldOK {
+				// Not a number: an error for location, ignored for
+				// locations, but may hold a duplicated key; the general
+				// decoder knows.
 				return m, false
-			case fieldWrongType:
-				fixBad = true
 			}
 		case keyPoints:
-			start := s.i
-			pts, pointsOK = s.points(pts[:0])
-			if !pointsOK {
-				// Not a valid batch; ignored unless the type is locations.
-				s.i = start
-				if !s.skipValue(0) {
-					return m, false
-				}
+			if pts, pointsOK = s.points(pts[:0]); !pointsOK {
+				return m, false // not a valid batch: see above
 			}
 		default:
 			if !s.skipValue(0) {
@@ -92,9 +90,6 @@ func fastDecode(b []byte, buf []dispatch.Fix) (m DriverMessage, ok bool) {
 	}
 	switch string(typ) {
 	case TypeLocation:
-		if fixBad {
-			return m, false
-		}
 		f, err := w.fix("")
 		if err != nil {
 			return m, false
@@ -440,6 +435,7 @@ func (s *fastScanner) points(pts []dispatch.Fix) ([]dispatch.Fix, bool) {
 			return pts, false
 		}
 		w := newWireFix()
+		var seen uint16
 		if !s.eat('}') {
 			for {
 				key, ok := s.plainString()
@@ -447,18 +443,17 @@ func (s *fastScanner) points(pts []dispatch.Fix) ([]dispatch.Fix, bool) {
 					return pts, false
 				}
 				k, ok := keyOf(key)
-				if !ok || !s.eat(':') {
+				if !ok || seen&(1<<k) != 0 || !s.eat(':') {
 					return pts, false
 				}
+				seen |= 1 << k
 				switch k {
 				case keyLat, keyLon, keyTS, keyHeading, keySpeed, keyAccuracy:
 					if s.fixField(&w, k) != fieldOK {
 						return pts, false
 					}
-				default: // type, id, points mean nothing in a point
-					if !s.skipValue(1) {
-						return pts, false
-					}
+				default: // anything else is unknown in a point: see fastDecode
+					return pts, false
 				}
 				if s.eat(',') {
 					continue

@@ -338,7 +338,15 @@ func TestDecodeDriverMessage_Valid(t *testing.T) {
 		want  DriverMessage
 	}{
 		{`{"type":"location","lat":-33.5,"lon":151.25,"ts":17}`, DriverMessage{Type: TypeLocation, Fix: dispatch.Fix{Lat: -33.5, Lon: 151.25, TS: 17}}},
-		{` {"TYPE":"status","status":"available","extra":[1,{"x":null}]}`, DriverMessage{Type: TypeStatus, Status: dispatch.DriverAvailable}},
+		{` {"type":"status","status":"available","extra":[1,{"x":null}]}`, DriverMessage{Type: TypeStatus, Status: dispatch.DriverAvailable}},
+		// Names are exact: TYPE is an unknown member, so the type is missing.
+		{`{"TYPE":"status","status":"available"}`, DriverMessage{}},
+		{`{"type":"location","lat":-33.5,"lon":151.25,"ts":17,"LAT":95,"Lon":0}`, DriverMessage{Type: TypeLocation, Fix: dispatch.Fix{Lat: -33.5, Lon: 151.25, TS: 17}}},
+		{`{"type":"locations","points":[{"lat":1,"lon":2,"ts":3,"TS":-1}]}`, DriverMessage{Type: TypeLocations}},
+		// A duplicated member is refused, at any depth.
+		{`{"type":"status","status":"offline","status":"available"}`, DriverMessage{}},
+		{`{"type":"locations","points":[{"lat":1,"lon":2,"ts":3,"ts":4}]}`, DriverMessage{}},
+		{`{"type":"accept","offer_id":"r.1","x":{"y":1,"y":2}}`, DriverMessage{}},
 		{`{"type":"accept","offer_id":"r.1","id":"c-1"}`, DriverMessage{Type: TypeAccept, ID: "c-1", OfferID: "r.1"}},
 		{`{"type":"complete","ride_id":"r"}`, DriverMessage{Type: TypeComplete, RideID: "r"}},
 		{`{"type":"complete","ride_id":"r","distance_m":null}`, DriverMessage{Type: TypeComplete, RideID: "r"}},

@@ -110,6 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, slog.Level, err
 	fs := &flagSet{FlagSet: flag.NewFlagSet("dispatchd", flag.ContinueOnError)}
 	fs.SetOutput(stderr)
 	var origins, logLevel string
+	var readLimit int
 	fs.str(&cfg.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.str(&cfg.AuthSecret, "auth-secret", "", "HS256 secret for JWT bearer tokens; empty runs the open development mode")
 	fs.str(&origins, "allowed-origins", "", "comma-separated browser origins allowed on the WebSockets")
@@ -128,6 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, slog.Level, err
 	fs.dur(&cfg.Engine.StaleAfter, "stale-after", 30*time.Second, "driver freshness window")
 	fs.dur(&cfg.Engine.DisconnectGrace, "disconnect-grace", 30*time.Second, "how long an assigned driver may be disconnected")
 	fs.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown bound")
+	fs.int(&readLimit, "ws-read-limit", 4096, "largest WebSocket frame accepted, in bytes (a larger one closes with 1009); bounds a locations batch")
 	fs.str(&logLevel, "log-level", "info", "debug, info, warn or error")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := errors.Join(fs.errs...); err != nil {
@@ -150,6 +152,10 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, slog.Level, err
 			}
 		}
 	}
+	if readLimit < 512 || readLimit > 1<<20 {
+		return cfg, 0, fmt.Errorf("-ws-read-limit must be within [512, 1048576] bytes, got %d", readLimit)
+	}
+	cfg.Hub.ReadLimit = int64(readLimit)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return cfg, 0, fmt.Errorf("-log-level: %w", err)

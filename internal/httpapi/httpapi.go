@@ -19,6 +19,7 @@ import (
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
 	"github.com/ridehail/dispatch/internal/auth"
+	"github.com/ridehail/dispatch/internal/jsonobj"
 	"github.com/ridehail/dispatch/pricing"
 )
 
@@ -433,6 +434,15 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request) (object, error) {
 	var o object
 	if err := json.Unmarshal(trimmed, &o); err != nil {
 		return nil, dispatch.Errorf(dispatch.CodeInvalid, "request body is not valid JSON: %v", err)
+	}
+	// encoding/json keeps the last of duplicated members, other parsers
+	// the first: refuse them rather than read another request than a
+	// proxy in front of us did.
+	if dup, ok := jsonobj.FirstDuplicate(trimmed); ok {
+		if len(dup) > 64 {
+			dup = dup[:64] + "…"
+		}
+		return nil, dispatch.Errorf(dispatch.CodeInvalid, "duplicate field %q in the request body", dup)
 	}
 	return o, nil
 }
