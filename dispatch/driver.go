@@ -30,9 +30,14 @@ type Driver struct {
 	DisconnectedAt int64 `json:"disconnected_at,omitempty"`
 	// WantsOffline records a driver's request to go offline while a trip
 	// is live; it takes effect when the trip ends.
-	WantsOffline bool  `json:"wants_offline,omitempty"`
-	UpdatedAt    int64 `json:"updated_at"`
-	Version      int64 `json:"version"`
+	WantsOffline bool `json:"wants_offline,omitempty"`
+	// Session numbers the driver's connections: DriverConnected increments
+	// it, and DriverDisconnected for an older session changes nothing (the
+	// old connection on one node ending after a new one opened on
+	// another).
+	Session   int64 `json:"session,omitempty"`
+	UpdatedAt int64 `json:"updated_at"`
+	Version   int64 `json:"version"`
 }
 
 // Clone returns a copy of d.

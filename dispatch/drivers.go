@@ -32,13 +32,15 @@ type DriverState struct {
 
 // DriverConnected registers a driver's connection. A driver that was
 // offline becomes available; a driver with a live ride or a pending offer
-// keeps it (reconnect within the grace period).
+// keeps it (reconnect within the grace period). The state's
+// Driver.Session identifies this connection to DriverDisconnected.
 func (e *Engine) DriverConnected(ctx context.Context, driverID string) (*DriverState, error) {
 	if driverID == "" {
 		return nil, Errorf(CodeInvalid, "driver id is required")
 	}
 	d, err := e.updateDriver(ctx, driverID, true, func(d *Driver) error {
 		d.Connected, d.DisconnectedAt = true, 0
+		d.Session++
 		if d.Status == DriverOffline {
 			d.Status = DriverAvailable
 			d.WantsOffline = false
@@ -87,19 +89,27 @@ func (e *Engine) driverState(ctx context.Context, d *Driver) (*DriverState, erro
 	return st, nil
 }
 
-// DriverDisconnected records that a driver's connection is gone. An idle
-// driver goes offline at once; a pending offer counts as declined; a live
-// ride waits DisconnectGrace for the driver to come back.
-func (e *Engine) DriverDisconnected(ctx context.Context, driverID string) error {
+// DriverDisconnected records that the driver's connection session (the
+// Driver.Session DriverConnected returned; 0: whichever is current) is
+// gone. An idle driver goes offline at once; a pending offer counts as
+// declined; a live ride waits DisconnectGrace for the driver to come back.
+// When the driver has connected again since (a newer session, perhaps on
+// another node), nothing changes.
+func (e *Engine) DriverDisconnected(ctx context.Context, driverID string, session int64) error {
 	now := e.clock.Now()
+	superseded := false
 	d, err := e.updateDriver(ctx, driverID, false, func(d *Driver) error {
+		if session != 0 && d.Session != session {
+			superseded = true
+			return errNoChange
+		}
 		d.Connected, d.DisconnectedAt = false, now.UnixMilli()
 		if d.Status == DriverAvailable {
 			d.Status = DriverOffline
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || superseded {
 		return err
 	}
 	switch d.Status {

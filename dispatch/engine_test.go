@@ -456,7 +456,7 @@ func TestDriverCancelAndDisconnectRematch(t *testing.T) {
 	}
 	// b's connection drops: within the grace nothing happens, after it the
 	// ride goes back to matching.
-	if err := h.e.DriverDisconnected(h.ctx, "b"); err != nil {
+	if err := h.e.DriverDisconnected(h.ctx, "b", 0); err != nil {
 		t.Fatal(err)
 	}
 	h.tick(29 * time.Second)
@@ -565,7 +565,7 @@ func TestDisconnectDuringTripKeepsIt(t *testing.T) {
 	if _, err := h.e.Start(h.ctx, "a", r.ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.e.DriverDisconnected(h.ctx, "a"); err != nil {
+	if err := h.e.DriverDisconnected(h.ctx, "a", 0); err != nil {
 		t.Fatal(err)
 	}
 	h.tick(31 * time.Second) // past the 30 s grace
@@ -577,5 +577,43 @@ func TestDisconnectDuringTripKeepsIt(t *testing.T) {
 	}
 	if got, err := h.e.Complete(h.ctx, "a", r.ID, 0); err != nil || got.Status != dispatch.RideCompleted {
 		t.Fatalf("complete after reconnect: %+v, %v", got, err)
+	}
+}
+
+// The end of an older connection (say on another node) reported after the
+// driver connected again changes nothing: the driver stays connected,
+// available and matchable. The current session's end takes it offline.
+func TestStaleSessionDisconnectIgnored(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	first, err := h.e.DriverConnected(h.ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.fix("a", 100)
+	second, err := h.e.DriverConnected(h.ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Driver.Session == second.Driver.Session {
+		t.Fatalf("both connections got session %d", first.Driver.Session)
+	}
+	if err := h.e.DriverDisconnected(h.ctx, "a", first.Driver.Session); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.e.DriverStateOf(h.ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Driver.Connected || st.Driver.Status != dispatch.DriverAvailable {
+		t.Fatalf("after the old session ended: connected %v, status %s; want connected and available", st.Driver.Connected, st.Driver.Status)
+	}
+	if near, _ := h.e.Nearby(h.ctx, sf, 1000, 10); len(near) != 1 {
+		t.Fatalf("nearby after the old session ended: %v, want the driver", near)
+	}
+	if err := h.e.DriverDisconnected(h.ctx, "a", second.Driver.Session); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.driverStatus("a"); s != dispatch.DriverOffline {
+		t.Fatalf("after the current session ended: %s, want offline", s)
 	}
 }

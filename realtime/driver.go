@@ -17,7 +17,8 @@ import (
 type driverSession struct {
 	c         *conn
 	d         Dispatcher
-	connected bool // DriverConnected succeeded
+	connected bool  // DriverConnected succeeded
+	session   int64 // the Driver.Session it returned
 }
 
 // welcome calls DriverConnected and queues the welcome ahead of anything
@@ -40,6 +41,7 @@ func (s *driverSession) welcome() bool {
 	if st != nil {
 		if st.Driver != nil {
 			w.Status = st.Driver.Status
+			s.session = st.Driver.Session
 		}
 		w.Ride, w.Offer = st.Ride, st.Offer
 	}

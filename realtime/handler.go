@@ -19,7 +19,7 @@ import (
 // wrap the store sentinels), mapped to wire codes by dispatch.ErrorCode.
 type Dispatcher interface {
 	DriverConnected(ctx context.Context, driverID string) (*dispatch.DriverState, error)
-	DriverDisconnected(ctx context.Context, driverID string) error
+	DriverDisconnected(ctx context.Context, driverID string, session int64) error
 	UpdateLocation(ctx context.Context, driverID string, f dispatch.Fix) error
 	SetDriverStatus(ctx context.Context, driverID string, s dispatch.DriverStatus) (*dispatch.Driver, error)
 	Accept(ctx context.Context, driverID, offerID string) (*dispatch.Ride, error)
@@ -209,7 +209,7 @@ func (h *driverHandler) end(s *driverSession, err error) {
 	if hub.unregisterDriver(c) && s.connected {
 		ctx, cancel := c.callContext()
 		defer cancel()
-		if err := h.d.DriverDisconnected(ctx, c.id); err != nil {
+		if err := h.d.DriverDisconnected(ctx, c.id, s.session); err != nil {
 			hub.log.Warn("driver disconnected", "driver", c.id, "err", err)
 		}
 	}

@@ -109,7 +109,7 @@ func (f *fakeDispatcher) DriverConnected(ctx context.Context, id string) (*dispa
 	return &dispatch.DriverState{Driver: &dispatch.Driver{ID: id, Status: dispatch.DriverAvailable, Connected: true}}, nil
 }
 
-func (f *fakeDispatcher) DriverDisconnected(_ context.Context, id string) error {
+func (f *fakeDispatcher) DriverDisconnected(_ context.Context, id string, _ int64) error {
 	f.record(call{Method: "DriverDisconnected", ID: id})
 	return nil
 }

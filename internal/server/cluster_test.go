@@ -263,3 +263,53 @@ func doJSONQuiet(url string) (int, error) {
 }
 
 var _ = dispatch.RideMatching
+
+// TestReconnectAcrossNodes drops a driver's connection on one node at the
+// moment it reconnects to another (a phone switching networks behind a
+// load balancer), ten times. Whichever end the engine hears of last, the
+// old connection's end must not take the new session offline: the driver
+// stays listed on every node and is offered the next ride.
+func TestReconnectAcrossNodes(t *testing.T) {
+	url := redisURL(t)
+	region := testRegion(t, url)
+	nodes := []*server.Server{
+		startServer(t, server.Config{RedisURL: url, Region: region, QuoteSecret: "shared-secret"}),
+		startServer(t, server.Config{RedisURL: url, Region: region, QuoteSecret: "shared-secret"}),
+	}
+	cur := dialDriver(t, nodes[0].URL(), "hopper", 100)
+	for round := 1; round <= 10; round++ {
+		node := nodes[round%2]
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func(old *realtime.Client) {
+			defer wg.Done()
+			_ = old.Close()
+		}(cur)
+		c, err := realtime.DialDriver(context.Background(), node.URL(), "hopper", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		wg.Wait()
+		next(t, c, "welcome")
+		sendFix(t, c, 100)
+		cur = c
+		time.Sleep(100 * time.Millisecond) // let the old connection's end reach the engine
+		for _, n := range nodes {
+			waitNearby(t, n.URL(), 1)
+		}
+		ride := requestRide(t, nodes[(round+1)%2].URL(), fmt.Sprint("hop-rider", round))
+		var o struct {
+			RideID string `json:"ride_id"`
+		}
+		if m := next(t, c, "offer"); m.Decode(&o) != nil || o.RideID != ride.ID {
+			t.Fatalf("round %d: offer %s, want one for %s", round, m.Raw, ride.ID)
+		}
+		code, b := doJSON(t, "POST", nodes[0].URL()+"/v1/rides/"+ride.ID+"/cancel?rider_id="+ride.RiderID, "", nil)
+		if code != 200 {
+			t.Fatalf("round %d: cancel: %d %s", round, code, b)
+		}
+		nextOf(t, c, "offer_revoked")
+		sendFix(t, c, 100)
+	}
+}
