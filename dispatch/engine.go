@@ -49,6 +49,11 @@ type Config struct {
 	// DisconnectGrace is how long an assigned driver may be disconnected
 	// before the ride goes back to matching. 30 s.
 	DisconnectGrace time.Duration
+	// RideRetention is how long the embedded store keeps a finished ride
+	// (completed, cancelled, no_driver) after its last change; then
+	// GetRide answers not found. 24 h, and never less than the 24 h
+	// idempotency window. (The Redis backend has its own option.)
+	RideRetention time.Duration
 	// SweepInterval is how often stale drivers are swept. 5 s.
 	SweepInterval time.Duration
 	// TickInterval is how often Run processes due timers. 100 ms.
@@ -205,7 +210,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	now := deps.Clock.Now
 	if deps.Rides == nil || deps.Drivers == nil {
-		s := NewMemStore(now, 0)
+		s := NewMemStore(now, 0, cfg.RideRetention)
 		if deps.Rides == nil {
 			deps.Rides = s
 		}

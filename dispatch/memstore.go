@@ -16,6 +16,19 @@ type MemStore struct {
 	idem    map[string]idemEntry
 	now     func() time.Time
 	idemTTL time.Duration
+
+	// Finished rides are forgotten retention after their last change:
+	// finished maps their ids to that time, and expiring queues them in
+	// the order they finished (a ride changed again, e.g. rated, is
+	// queued again; the stale entry is skipped).
+	retention time.Duration
+	finished  map[string]time.Time
+	expiring  []expiringRide
+}
+
+type expiringRide struct {
+	id      string
+	expires time.Time
 }
 
 type idemEntry struct {
@@ -29,20 +42,61 @@ var (
 )
 
 // NewMemStore returns an empty store. Idempotency keys expire after
-// idemTTL (24 h when zero) by the clock now (time.Now when nil).
-func NewMemStore(now func() time.Time, idemTTL time.Duration) *MemStore {
+// idemTTL (24 h when zero) by the clock now (time.Now when nil). A
+// finished ride (completed, cancelled, no_driver) is forgotten retention
+// after its last change (24 h when zero; never sooner than idemTTL, so
+// that a replayed request finds its ride); live rides are kept.
+func NewMemStore(now func() time.Time, idemTTL, retention time.Duration) *MemStore {
 	if now == nil {
 		now = time.Now
 	}
 	if idemTTL <= 0 {
 		idemTTL = 24 * time.Hour
 	}
+	if retention <= 0 {
+		retention = 24 * time.Hour
+	}
 	return &MemStore{
-		rides:   make(map[string]*Ride),
-		drivers: make(map[string]*Driver),
-		idem:    make(map[string]idemEntry),
-		now:     now,
-		idemTTL: idemTTL,
+		rides:     make(map[string]*Ride),
+		drivers:   make(map[string]*Driver),
+		idem:      make(map[string]idemEntry),
+		now:       now,
+		idemTTL:   idemTTL,
+		retention: max(retention, idemTTL),
+		finished:  make(map[string]time.Time),
+	}
+}
+
+// rideLocked returns ride id unless it is absent or expired (then it is
+// deleted).
+func (s *MemStore) rideLocked(id string, now time.Time) (*Ride, bool) {
+	r, ok := s.rides[id]
+	if !ok {
+		return nil, false
+	}
+	if exp, ok := s.finished[id]; ok && !now.Before(exp) {
+		delete(s.rides, id)
+		delete(s.finished, id)
+		return nil, false
+	}
+	return r, true
+}
+
+// expireLocked forgets the finished rides whose retention has passed.
+func (s *MemStore) expireLocked(now time.Time) {
+	n := 0
+	for _, e := range s.expiring {
+		if now.Before(e.expires) {
+			break
+		}
+		n++
+		if exp, ok := s.finished[e.id]; ok && !now.Before(exp) {
+			delete(s.rides, e.id)
+			delete(s.finished, e.id)
+		}
+	}
+	if n > 0 {
+		s.expiring = append(s.expiring[:0], s.expiring[n:]...)
 	}
 }
 
@@ -51,9 +105,10 @@ func (s *MemStore) CreateRide(_ context.Context, r *Ride, idemKey string) (*Ride
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.expireLocked(now)
 	if idemKey != "" {
 		if e, ok := s.idem[idemKey]; ok && now.Before(e.expires) {
-			if existing, ok := s.rides[e.rideID]; ok {
+			if existing, ok := s.rideLocked(e.rideID, now); ok {
 				return existing.Clone(), false, nil
 			}
 		}
@@ -87,8 +142,9 @@ func (s *MemStore) purgeLocked(now time.Time) {
 func (s *MemStore) RideByKey(_ context.Context, idemKey string) (*Ride, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.idem[idemKey]; ok && s.now().Before(e.expires) {
-		if r, ok := s.rides[e.rideID]; ok {
+	now := s.now()
+	if e, ok := s.idem[idemKey]; ok && now.Before(e.expires) {
+		if r, ok := s.rideLocked(e.rideID, now); ok {
 			return r.Clone(), nil
 		}
 	}
@@ -99,7 +155,7 @@ func (s *MemStore) RideByKey(_ context.Context, idemKey string) (*Ride, error) {
 func (s *MemStore) Ride(_ context.Context, id string) (*Ride, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.rides[id]
+	r, ok := s.rideLocked(id, s.now())
 	if !ok {
 		return nil, fmt.Errorf("ride %q: %w", id, ErrNotFound)
 	}
@@ -110,7 +166,9 @@ func (s *MemStore) Ride(_ context.Context, id string) (*Ride, error) {
 func (s *MemStore) UpdateRide(_ context.Context, r *Ride) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.rides[r.ID]
+	now := s.now()
+	s.expireLocked(now)
+	cur, ok := s.rideLocked(r.ID, now)
 	if !ok {
 		return fmt.Errorf("ride %q: %w", r.ID, ErrNotFound)
 	}
@@ -119,6 +177,13 @@ func (s *MemStore) UpdateRide(_ context.Context, r *Ride) error {
 	}
 	r.Version++
 	s.rides[r.ID] = r.Clone()
+	if r.Status.Terminal() {
+		exp := now.Add(s.retention)
+		s.finished[r.ID] = exp
+		s.expiring = append(s.expiring, expiringRide{id: r.ID, expires: exp})
+	} else {
+		delete(s.finished, r.ID)
+	}
 	return nil
 }
 

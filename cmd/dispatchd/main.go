@@ -128,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, slog.Level, err
 	fs.dur(&cfg.Engine.MatchTimeout, "match-timeout", 120*time.Second, "time before a ride with no driver becomes no_driver")
 	fs.dur(&cfg.Engine.StaleAfter, "stale-after", 30*time.Second, "driver freshness window")
 	fs.dur(&cfg.Engine.DisconnectGrace, "disconnect-grace", 30*time.Second, "how long an assigned driver may be disconnected")
+	fs.dur(&cfg.Engine.RideRetention, "ride-retention", 24*time.Hour, "how long a finished ride (completed, cancelled, no_driver) stays readable; at least 24h, the idempotency window")
 	fs.dur(&cfg.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "graceful shutdown bound")
 	fs.int(&readLimit, "ws-read-limit", 4096, "largest WebSocket frame accepted, in bytes (a larger one closes with 1009); bounds a locations batch")
 	fs.str(&logLevel, "log-level", "info", "debug, info, warn or error")

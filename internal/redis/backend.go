@@ -25,6 +25,9 @@ type Options struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered.
 	// Default 24h.
 	IdempotencyTTL time.Duration
+	// RideRetention is how long a finished ride is kept after its last
+	// change. Default 24h, never less than IdempotencyTTL.
+	RideRetention time.Duration
 	// Logger receives the background loops' errors. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -87,7 +90,7 @@ func Open(ctx context.Context, url string, opt Options) (*Backend, error) {
 // closes c.
 func NewBackend(c goredis.UniversalClient, opt Options) (*Backend, error) {
 	opt = opt.withDefaults()
-	st, err := NewStore(c, opt.Region, opt.IdempotencyTTL)
+	st, err := NewStore(c, opt.Region, opt.IdempotencyTTL, opt.RideRetention)
 	if err != nil {
 		return nil, err
 	}

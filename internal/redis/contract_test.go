@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
@@ -23,6 +24,9 @@ func TestContract(t *testing.T) {
 				Locker:    func(t *testing.T) dispatch.Locker { return open(t).Locker },
 				Scheduler: func(t *testing.T) dispatch.Scheduler { return open(t).Scheduler },
 				Locator:   func(t *testing.T) dispatch.Locator { return open(t).Locator },
+				RetainingRides: func(t *testing.T, idemTTL, retention time.Duration) dispatch.RideStore {
+					return openTest(t, srv.url, Options{IdempotencyTTL: idemTTL, RideRetention: retention}).Store
+				},
 			})
 			// The same contract with every fix flushed at once, so Nearest,
 			// Position and Sweep answer from Redis rather than from the

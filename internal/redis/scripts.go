@@ -21,7 +21,8 @@ if KEYS[2] then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2]) end
 return {1}
 `)
 
-// scriptCAS: KEYS[1] record. ARGV: expected version, data, create allowed.
+// scriptCAS: KEYS[1] record. ARGV: expected version, data, create
+// allowed, TTL ms (0: none, the record persists).
 // Returns {1, new} stored, {-1, 0} not found, {-2, stored} conflict.
 var scriptCAS = goredis.NewScript(`
 local exp = tonumber(ARGV[1])
@@ -32,6 +33,11 @@ elseif tonumber(cur) ~= exp then
   return {-2, tonumber(cur)}
 end
 redis.call('HSET', KEYS[1], 'v', exp + 1, 'data', ARGV[2])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
 return {1, exp + 1}
 `)
 

@@ -17,9 +17,10 @@ import (
 // and drivers are hashes {v: version, data: JSON}; every write is a Lua
 // compare-and-set on v, which is the fence behind the per-ride lock.
 type Store struct {
-	c       goredis.UniversalClient
-	k       keys
-	idemTTL time.Duration
+	c         goredis.UniversalClient
+	k         keys
+	idemTTL   time.Duration
+	retention time.Duration
 }
 
 var (
@@ -28,8 +29,11 @@ var (
 )
 
 // NewStore returns a store for region on c. Idempotency keys live for
-// idemTTL (24 h when zero).
-func NewStore(c goredis.UniversalClient, region string, idemTTL time.Duration) (*Store, error) {
+// idemTTL (24 h when zero). A finished ride (completed, cancelled,
+// no_driver) expires retention after its last change (24 h when zero;
+// never sooner than idemTTL, so that a replayed request finds its ride);
+// live rides and drivers have no TTL.
+func NewStore(c goredis.UniversalClient, region string, idemTTL, retention time.Duration) (*Store, error) {
 	k, err := newKeys(region)
 	if err != nil {
 		return nil, err
@@ -37,7 +41,10 @@ func NewStore(c goredis.UniversalClient, region string, idemTTL time.Duration) (
 	if idemTTL <= 0 {
 		idemTTL = 24 * time.Hour
 	}
-	return &Store{c: c, k: k, idemTTL: idemTTL}, nil
+	if retention <= 0 {
+		retention = 24 * time.Hour
+	}
+	return &Store{c: c, k: k, idemTTL: idemTTL, retention: max(retention, idemTTL)}, nil
 }
 
 // rideRecord is a ride's stored JSON: the wire object plus the matcher
@@ -137,7 +144,11 @@ func (s *Store) UpdateRide(ctx context.Context, r *dispatch.Ride) error {
 	if err != nil {
 		return fmt.Errorf("redis: update ride %s: encode: %w", r.ID, err)
 	}
-	if err := s.cas(ctx, "ride", r.ID, s.k.ride(r.ID), r.Version, data, false); err != nil {
+	var ttl time.Duration
+	if r.Status.Terminal() {
+		ttl = s.retention
+	}
+	if err := s.cas(ctx, "ride", r.ID, s.k.ride(r.ID), r.Version, data, false, ttl); err != nil {
 		return err
 	}
 	r.Version++
@@ -170,7 +181,7 @@ func (s *Store) UpdateDriver(ctx context.Context, d *dispatch.Driver) error {
 	if err != nil {
 		return fmt.Errorf("redis: update driver %s: encode: %w", d.ID, err)
 	}
-	if err := s.cas(ctx, "driver", d.ID, s.k.driver(d.ID), d.Version, string(b), true); err != nil {
+	if err := s.cas(ctx, "driver", d.ID, s.k.driver(d.ID), d.Version, string(b), true, 0); err != nil {
 		return err
 	}
 	d.Version++
@@ -197,12 +208,12 @@ func (s *Store) get(ctx context.Context, key string) (int64, string, error) {
 
 // cas stores data at key with version expected+1 if the stored version is
 // expected (0 = absent, allowed only when create is true).
-func (s *Store) cas(ctx context.Context, kind, id, key string, expected int64, data string, create bool) error {
+func (s *Store) cas(ctx context.Context, kind, id, key string, expected int64, data string, create bool, ttl time.Duration) error {
 	allow := 0
 	if create {
 		allow = 1
 	}
-	res, err := scriptCAS.Run(ctx, s.c, []string{key}, expected, data, allow).Slice()
+	res, err := scriptCAS.Run(ctx, s.c, []string{key}, expected, data, allow, ttl.Milliseconds()).Slice()
 	if err != nil {
 		return fmt.Errorf("redis: update %s %q: %w", kind, id, err)
 	}

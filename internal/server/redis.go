@@ -12,9 +12,10 @@ import (
 // useRedis points the engine's storage at a Redis backend.
 func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
 	be, err := rstore.Open(ctx, s.cfg.RedisURL, rstore.Options{
-		Region:     s.cfg.Region,
-		StaleAfter: s.cfg.Engine.StaleAfter,
-		Logger:     s.cfg.Logger,
+		Region:        s.cfg.Region,
+		StaleAfter:    s.cfg.Engine.StaleAfter,
+		RideRetention: s.cfg.Engine.RideRetention,
+		Logger:        s.cfg.Logger,
 	})
 	if err != nil {
 		return fmt.Errorf("redis %s: %w", redact(s.cfg.RedisURL), err)

@@ -26,6 +26,9 @@ type Backend struct {
 	Locker    func(t *testing.T) dispatch.Locker
 	Scheduler func(t *testing.T) dispatch.Scheduler
 	Locator   func(t *testing.T) dispatch.Locator
+	// RetainingRides builds a RideStore whose idempotency keys live
+	// idemTTL and whose finished rides live retention, in real time.
+	RetainingRides func(t *testing.T, idemTTL, retention time.Duration) dispatch.RideStore
 }
 
 // Run runs every suite whose factory is set.
@@ -35,6 +38,9 @@ func Run(t *testing.T, b Backend) {
 	}
 	if b.Drivers != nil {
 		t.Run("DriverStore", func(t *testing.T) { DriverStore(t, b.Drivers) })
+	}
+	if b.RetainingRides != nil {
+		t.Run("RideRetention", func(t *testing.T) { RideRetention(t, b.RetainingRides) })
 	}
 	if b.Locker != nil {
 		t.Run("Locker", func(t *testing.T) { Locker(t, b.Locker) })
@@ -414,4 +420,53 @@ func ids(cs []dispatch.Candidate) string {
 		out[i] = c.ID
 	}
 	return fmt.Sprint(out)
+}
+
+// RideRetention checks that a finished ride is forgotten once its
+// retention has passed (and not before), while a live ride is kept.
+func RideRetention(t *testing.T, mk func(t *testing.T, idemTTL, retention time.Duration) dispatch.RideStore) {
+	const retention = 400 * time.Millisecond
+	ctx := context.Background()
+	s := mk(t, 100*time.Millisecond, retention)
+	tag := fmt.Sprint(time.Now().UnixNano())
+	live, _, err := s.CreateRide(ctx, sampleRide("ret-live-"+tag), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, _, err := s.CreateRide(ctx, sampleRide("ret-done-"+tag), "ret-key-"+tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.Status = dispatch.RideCancelled
+	if err := s.UpdateRide(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	finished := time.Now()
+	if _, err := s.Ride(ctx, done.ID); err != nil {
+		t.Fatalf("finished ride gone at once: %v", err)
+	}
+	deadline := finished.Add(20 * retention)
+	for {
+		_, err := s.Ride(ctx, done.ID)
+		if errors.Is(err, dispatch.ErrNotFound) {
+			if gone := time.Since(finished); gone < retention-50*time.Millisecond {
+				t.Fatalf("finished ride forgotten after %v, retention %v", gone, retention)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("finished ride still stored %v after it finished (retention %v)", time.Since(finished), retention)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A write after the expiry does not bring it back.
+	if err := s.UpdateRide(ctx, done); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Fatalf("update of a forgotten ride: %v, want ErrNotFound", err)
+	}
+	if got, err := s.Ride(ctx, live.ID); err != nil || got.Status != live.Status {
+		t.Fatalf("live ride after the retention: %+v, %v", got, err)
+	}
 }
