@@ -96,6 +96,16 @@ func (e *Engine) driverState(ctx context.Context, d *Driver) (*DriverState, erro
 // When the driver has connected again since (a newer session, perhaps on
 // another node), nothing changes.
 func (e *Engine) DriverDisconnected(ctx context.Context, driverID string, session int64) error {
+	d, err := e.markDisconnected(ctx, driverID, session)
+	if err != nil || d == nil {
+		return err
+	}
+	return e.afterDisconnect(ctx, d)
+}
+
+// markDisconnected records the end of the driver's connection; it returns
+// nil when session is not the current one.
+func (e *Engine) markDisconnected(ctx context.Context, driverID string, session int64) (*Driver, error) {
 	now := e.clock.Now()
 	superseded := false
 	d, err := e.updateDriver(ctx, driverID, false, func(d *Driver) error {
@@ -110,8 +120,16 @@ func (e *Engine) DriverDisconnected(ctx context.Context, driverID string, sessio
 		return nil
 	})
 	if err != nil || superseded {
-		return err
+		return nil, err
 	}
+	return d, nil
+}
+
+// afterDisconnect acts on the state a driver was left in when its
+// connection ended. An accept racing the disconnect may turn reserved into
+// on_trip after this read: Accept then starts the grace period itself.
+func (e *Engine) afterDisconnect(ctx context.Context, d *Driver) error {
+	driverID := d.ID
 	switch d.Status {
 	case DriverOffline:
 		return e.loc.Remove(ctx, driverID)
@@ -121,9 +139,20 @@ func (e *Engine) DriverDisconnected(ctx context.Context, driverID string, sessio
 		}
 		return e.loc.Remove(ctx, driverID)
 	case DriverOnTrip:
-		return e.sched.Schedule(ctx, "driver:"+driverID, now.Add(e.cfg.DisconnectGrace))
+		return e.scheduleGrace(ctx, d)
 	}
 	return nil
+}
+
+// scheduleGrace starts the grace period of a disconnected driver holding a
+// ride: when it ends, a ride not yet started goes back to matching.
+func (e *Engine) scheduleGrace(ctx context.Context, d *Driver) error {
+	return e.sched.Schedule(ctx, "driver:"+d.ID, e.graceEnd(d))
+}
+
+// graceEnd is when a disconnected driver's grace period ends.
+func (e *Engine) graceEnd(d *Driver) time.Time {
+	return time.UnixMilli(d.DisconnectedAt).Add(e.cfg.DisconnectGrace)
 }
 
 // driverTimer runs when a disconnected driver's grace period ends: a ride

@@ -617,3 +617,33 @@ func TestStaleSessionDisconnectIgnored(t *testing.T) {
 		t.Fatalf("after the current session ended: %s, want offline", s)
 	}
 }
+
+// An accept processed while the driver's disconnect is half done (the
+// connection ended after the accept frame was read): the disconnect saw
+// the driver reserved, so only Accept can start the grace period. Without
+// it the ride would stay assigned to a driver who is gone.
+func TestAcceptRacingDisconnectStartsGrace(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	h.driverAt("a", 100)
+	r := h.request("rider")
+	d, err := h.e.MarkDisconnected(h.ctx, "a")
+	if err != nil || d.Status != dispatch.DriverReserved {
+		t.Fatalf("mark disconnected: %+v, %v", d, err)
+	}
+	if _, err := h.e.Accept(h.ctx, "a", h.rec.offersTo("a")[0].OfferID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.AfterDisconnect(h.ctx, d); err != nil { // its decline finds the offer taken
+		t.Fatal(err)
+	}
+	if got := h.ride(r.ID); got.Status != dispatch.RideAssigned || got.DriverID != "a" {
+		t.Fatalf("after the accept: %s with %q", got.Status, got.DriverID)
+	}
+	h.tick(31 * time.Second) // past the 30 s grace
+	if got := h.ride(r.ID); got.Status != dispatch.RideMatching || got.DriverID != "" {
+		t.Fatalf("after grace: %s with %q, want matching with no driver", got.Status, got.DriverID)
+	}
+	if s := h.driverStatus("a"); s != dispatch.DriverOffline {
+		t.Fatalf("vanished driver: %s, want offline", s)
+	}
+}

@@ -351,7 +351,7 @@ func (e *Engine) Accept(ctx context.Context, driverID, offerID string) (*Ride, e
 		if now.UnixMilli() >= o.ExpiresAt {
 			return &Error{Code: CodeOfferExpired, Message: "the offer expired"}
 		}
-		_, err := e.updateDriver(ctx, driverID, false, func(d *Driver) error {
+		d, err := e.updateDriver(ctx, driverID, false, func(d *Driver) error {
 			if d.Status != DriverReserved || d.OfferID != offerID {
 				return Errorf(CodePrecondition, "driver is %s, not reserved for this offer", d.Status)
 			}
@@ -362,6 +362,12 @@ func (e *Engine) Accept(ctx context.Context, driverID, offerID string) (*Ride, e
 			return err
 		}
 		ob.onAbort(func(ctx context.Context) { e.unassignDriver(ctx, driverID, r.ID) })
+		if !d.Connected {
+			// The accept was sent just before the connection ended, and the
+			// disconnect saw the driver still reserved: the grace period
+			// starts here, or the ride would wait for a driver who is gone.
+			ob.schedule("driver:"+driverID, e.graceEnd(d))
+		}
 		o.State = OfferAccepted
 		r.Status, r.DriverID, r.AssignedAt = RideAssigned, driverID, now.UnixMilli()
 		e.revokePending(ctx, r, ob, OfferTaken, "taken")

@@ -230,6 +230,10 @@ func TestRaceDisconnectWhileAccepting(t *testing.T) {
 		// Cancel the ride so it does not wait for a driver of a later round.
 		decodeRide(t, "cancel", do(t, "POST", base+"/v1/rides/"+r.ID+"/cancel?rider_id="+r.RiderID, ""), http.StatusOK)
 		back.close()
+		// Only this iteration's driver may be offered the next ride: one
+		// still closing would decline it on its way out, and that version
+		// would pass for the next driver's decline.
+		eventually(t, "driver gone after closing", func() bool { _, ok := nearbyIDs(t, base)[id]; return !ok })
 	}
 }
 

@@ -44,6 +44,9 @@ func (o Object) Pick(names ...string) []byte {
 // document b, at any depth. It reports false when there is none, and for
 // a document that is not valid JSON (which the caller refuses anyway).
 func FirstDuplicate(b []byte) (string, bool) {
+	if !json.Valid(b) { // walk stops at the first duplicate, before any later syntax error
+		return "", false
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dup, found, err := walk(dec, "")
 	if err != nil {

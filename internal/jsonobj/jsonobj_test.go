@@ -20,6 +20,7 @@ func TestFirstDuplicate(t *testing.T) {
 		{`[1,{"a":{}},"s"]`, ""},
 		{`{"a":1,`, ""}, // not JSON: not reported here
 		{`{"q":null,"q":null}`, "q"},
+		{`{"0":1,"0"`, ""}, // duplicate before the syntax error: still not JSON
 	} {
 		got, ok := FirstDuplicate([]byte(tc.doc))
 		if ok != (tc.want != "") || got != tc.want {
