@@ -78,11 +78,12 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&f.TimeCol, "time-col", "3", "time column")
 	fs.StringVar(&f.LatCol, "lat-col", "0", "latitude column")
 	fs.StringVar(&f.LonCol, "lon-col", "1", "longitude column")
+	fs.StringVar(&f.PointCol, "point-col", "", "column holding both coordinates, e.g. 'POINT(41.88 12.48)' or '41.88 12.48' (replaces -lat-col and -lon-col; lat first unless -lonlat)")
 	fs.StringVar(&f.OccCol, "occ-col", "2", "occupancy column (0/1); empty: none")
 	fs.StringVar(&f.SpeedCol, "speed-col", "", "speed column (optional)")
 	fs.StringVar(&f.HeadingCol, "heading-col", "", "heading column (optional)")
 	fs.StringVar(&f.PolylineCol, "polyline-col", "", "polyline column (polyline layout)")
-	fs.BoolVar(&f.LonLat, "lonlat", false, "polyline points are [lon, lat]")
+	fs.BoolVar(&f.LonLat, "lonlat", false, "polyline and -point-col points are [lon, lat]")
 	fs.DurationVar(&f.Interval, "interval", 0, "time between polyline points, e.g. 15s")
 	fs.StringVar(&f.FileID, "id-from-file", "new_*.txt", "file-name pattern whose * is the vehicle id (when -id-col is empty); also selects a directory's files")
 	fs.StringVar(&f.TimeFormat, "time-format", trace.TimeUnix, "unix, unixms, rfc3339 or a Go layout such as '2006-01-02 15:04:05'")
@@ -137,6 +138,18 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	}
 	if f.IDCol != "" {
 		f.FileID = ""
+	}
+	if f.PointCol != "" {
+		// -point-col replaces the default lat and lon columns; given
+		// explicitly as well, Validate refuses the mix.
+		set := map[string]bool{}
+		fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+		if !set["lat-col"] {
+			f.LatCol = ""
+		}
+		if !set["lon-col"] {
+			f.LonCol = ""
+		}
 	}
 	if o.start != "" {
 		if s.Start, err = time.Parse(time.RFC3339, o.start); err != nil {

@@ -23,6 +23,7 @@ func TestRunFailsClearly(t *testing.T) {
 		"unreachable":    {[]string{"-traces", "../../testdata/cabspotting", "-server", "http://127.0.0.1:1"}, "server unreachable"},
 		"bad tz":         {[]string{"-tz", "Mars/Olympus"}, "-tz"},
 		"bad start":      {[]string{"-start", "yesterday"}, "-start"},
+		"point and lat": {[]string{"-point-col", "2", "-lat-col", "1"}, "not both"},
 		"empty window":   {[]string{"-traces", "../../testdata/cabspotting", "-start", "2001-01-01T00:00:00Z", "-end", "2001-01-02T00:00:00Z"}, "no vehicle"},
 	}
 	for name, c := range cases {
@@ -31,6 +32,17 @@ func TestRunFailsClearly(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", name, err, c.want)
 		}
+	}
+}
+
+// -point-col replaces the default -lat-col and -lon-col.
+func TestPointColumnFlag(t *testing.T) {
+	o, err := parse([]string{"-delim", ";", "-id-col", "0", "-time-col", "1", "-point-col", "2", "-occ-col", ""}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := o.format; f.PointCol != "2" || f.LatCol != "" || f.LonCol != "" {
+		t.Fatalf("format: point %q, lat %q, lon %q; want 2, none, none", f.PointCol, f.LatCol, f.LonCol)
 	}
 }
 

@@ -15,7 +15,10 @@
 // non-blank line names the columns, and columns may then be given by name as
 // well as by 0-based index. A quoted field ("...", with "" for a quote) may
 // hold the delimiter, as Porto-style POLYLINE columns do; a quoted field may
-// not span lines. A row that cannot be used is counted by reason and skipped,
+// not span lines. Coordinates come from a latitude and a longitude column, a
+// single point column (Format.PointCol: "POINT(lat lon)" as in the Rome taxi
+// traces, "lat lon", "lat,lon", "[lat, lon]", or lon first with LonLat) or,
+// in the polyline layout, a list of pairs. A row that cannot be used is counted by reason and skipped,
 // never fatal: blank lines (Blank), a wrong number of fields, an unparsable
 // number, time or occupancy flag, an unclosed quote or a line longer than
 // Format.MaxLineBytes (Malformed), NaN or Inf coordinates (NonFinite),

@@ -47,10 +47,14 @@ type Format struct {
 	// with Header, at most as many fields as the header.
 	Columns int
 
-	IDCol      string // vehicle id; "" derives it from the file name (see FileID)
-	TimeCol    string // fix time, or the start time of a polyline; required
-	LatCol     string // latitude (points layout)
-	LonCol     string // longitude (points layout)
+	IDCol   string // vehicle id; "" derives it from the file name (see FileID)
+	TimeCol string // fix time, or the start time of a polyline; required
+	LatCol  string // latitude (points layout)
+	LonCol  string // longitude (points layout)
+	// PointCol holds both coordinates of the points layout in one field,
+	// instead of LatCol and LonCol: "POINT(a b)" (WKT, as in the Rome taxi
+	// traces), "a b", "a,b", "(a, b)" or "[a, b]"; lat first unless LonLat.
+	PointCol   string
 	OccCol     string // occupancy: 0/1, false/true, no/yes; optional
 	SpeedCol   string // optional, stored raw in Fix.Speed
 	HeadingCol string // optional, stored raw in Fix.Heading
@@ -58,8 +62,8 @@ type Format struct {
 	// PolylineCol holds the points of a polyline row as a JSON-style list
 	// "[[a,b],[c,d],...]" (polyline layout).
 	PolylineCol string
-	// LonLat says polyline points are [lon, lat] (the Porto taxi dataset
-	// order) rather than [lat, lon].
+	// LonLat says polyline and PointCol points are [lon, lat] (the Porto
+	// taxi dataset and WKT order) rather than [lat, lon].
 	LonLat bool
 	// Interval is the time between consecutive polyline points; required
 	// for the polyline layout.
@@ -96,8 +100,12 @@ func (f Format) Validate() error {
 	}
 	switch f.Layout {
 	case "", LayoutPoints:
-		if f.LatCol == "" || f.LonCol == "" {
-			return fmt.Errorf("%w: the points layout needs lat and lon columns", ErrFormat)
+		if f.PointCol != "" {
+			if f.LatCol != "" || f.LonCol != "" {
+				return fmt.Errorf("%w: give a point column or lat and lon columns, not both", ErrFormat)
+			}
+		} else if f.LatCol == "" || f.LonCol == "" {
+			return fmt.Errorf("%w: the points layout needs lat and lon columns, or a point column", ErrFormat)
 		}
 	case LayoutPolyline:
 		if f.PolylineCol == "" {
@@ -112,7 +120,7 @@ func (f Format) Validate() error {
 	if f.IDCol == "" && f.FileID != "" && strings.Count(f.FileID, "*") != 1 {
 		return fmt.Errorf("%w: file id pattern %q must contain exactly one '*'", ErrFormat, f.FileID)
 	}
-	for _, c := range []string{f.IDCol, f.TimeCol, f.LatCol, f.LonCol, f.OccCol, f.SpeedCol, f.HeadingCol, f.PolylineCol} {
+	for _, c := range []string{f.IDCol, f.TimeCol, f.LatCol, f.LonCol, f.PointCol, f.OccCol, f.SpeedCol, f.HeadingCol, f.PolylineCol} {
 		if err := checkColumnSpec(c, f.Header); err != nil {
 			return err
 		}

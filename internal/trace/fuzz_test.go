@@ -19,6 +19,7 @@ var fuzzFormats = []trace.Format{
 		TimeFormat: "2006-01-02 15:04:05", Location: time.FixedZone("CET", 3600)},
 	{Delimiter: "\t", IDCol: "0", TimeCol: "1", LatCol: "2", LonCol: "3", OccCol: "4", TimeFormat: trace.TimeUnixMs},
 	porto,
+	romeWKT,
 	{Header: true, IDCol: "id", TimeCol: "time", LatCol: "lat", LonCol: "lon", MaxLineBytes: 64},
 }
 

@@ -86,3 +86,33 @@ func (p *polyParser) number() (float64, bool) {
 	p.i = j
 	return v, true
 }
+
+// parsePointField parses one field holding two coordinates: "POINT(a b)"
+// (WKT; the keyword is case-insensitive), "a b", "a,b", "(a, b)" or
+// "[a, b]", with blanks allowed around each part.
+func parsePointField(s string) (a, b float64, ok bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 5 && strings.EqualFold(s[:5], "POINT") {
+		s = strings.TrimSpace(s[5:])
+		if len(s) < 2 || s[0] != '(' || s[len(s)-1] != ')' {
+			return 0, 0, false
+		}
+	}
+	if len(s) >= 2 && (s[0] == '(' && s[len(s)-1] == ')' || s[0] == '[' && s[len(s)-1] == ']') {
+		s = s[1 : len(s)-1]
+	}
+	x, y, found := strings.Cut(s, ",")
+	if !found {
+		f := strings.Fields(s)
+		if len(f) != 2 {
+			return 0, 0, false
+		}
+		x, y = f[0], f[1]
+	}
+	a, err1 := strconv.ParseFloat(strings.TrimSpace(x), 64)
+	b, err2 := strconv.ParseFloat(strings.TrimSpace(y), 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return a, b, true
+}

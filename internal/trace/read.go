@@ -18,10 +18,10 @@ import (
 
 // fixColumns holds the resolved column indexes of a Format (-1 = absent).
 type fixColumns struct {
-	id, time, lat, lon, occ, speed, heading, poly int
-	need                                          int // fields a row must have at least
-	max                                           int // fields a row may have at most; 0 = any
-	exact                                         int // fields a row must have exactly; 0 = not fixed
+	id, time, lat, lon, point, occ, speed, heading, poly int
+	need                                                 int // fields a row must have at least
+	max                                                  int // fields a row may have at most; 0 = any
+	exact                                                int // fields a row must have exactly; 0 = not fixed
 }
 
 func resolveFixColumns(f Format, header []string) (fixColumns, error) {
@@ -31,7 +31,7 @@ func resolveFixColumns(f Format, header []string) (fixColumns, error) {
 		dst  *int
 	}{
 		{f.IDCol, &c.id}, {f.TimeCol, &c.time}, {f.LatCol, &c.lat}, {f.LonCol, &c.lon},
-		{f.OccCol, &c.occ}, {f.SpeedCol, &c.speed}, {f.HeadingCol, &c.heading}, {f.PolylineCol, &c.poly},
+		{f.PointCol, &c.point}, {f.OccCol, &c.occ}, {f.SpeedCol, &c.speed}, {f.HeadingCol, &c.heading}, {f.PolylineCol, &c.poly},
 	}
 	for _, s := range specs {
 		i, err := resolveColumn(s.spec, header)
@@ -42,7 +42,7 @@ func resolveFixColumns(f Format, header []string) (fixColumns, error) {
 		c.need = max(c.need, i+1)
 	}
 	if f.Layout == LayoutPolyline {
-		c.lat, c.lon = -1, -1
+		c.lat, c.lon, c.point = -1, -1, -1
 	}
 	c.exact = f.Columns
 	if c.exact > 0 && c.exact < c.need {
@@ -139,11 +139,25 @@ func (rr *rowReader) row(fs []string, fixes []Fix) []Fix {
 	if rr.polyl {
 		return rr.polyline(fs[rr.cols.poly], base, fixes)
 	}
-	lat, err1 := strconv.ParseFloat(fs[rr.cols.lat], 64)
-	lon, err2 := strconv.ParseFloat(fs[rr.cols.lon], 64)
-	if err1 != nil || err2 != nil {
-		rr.st.Malformed++
-		return fixes
+	var lat, lon float64
+	if rr.cols.point >= 0 {
+		a, b, ok := parsePointField(fs[rr.cols.point])
+		if !ok {
+			rr.st.Malformed++
+			return fixes
+		}
+		lat, lon = a, b
+		if rr.f.LonLat {
+			lat, lon = b, a
+		}
+	} else {
+		var err1, err2 error
+		lat, err1 = strconv.ParseFloat(fs[rr.cols.lat], 64)
+		lon, err2 = strconv.ParseFloat(fs[rr.cols.lon], 64)
+		if err1 != nil || err2 != nil {
+			rr.st.Malformed++
+			return fixes
+		}
 	}
 	speed, ok1 := optionalFloat(fs, rr.cols.speed)
 	heading, ok2 := optionalFloat(fs, rr.cols.heading)

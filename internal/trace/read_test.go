@@ -133,6 +133,42 @@ func TestReadSemicolonLocalLayout(t *testing.T) {
 	}
 }
 
+// The Rome taxi traces (CRAWDAD roma/taxi) hold both coordinates in one
+// WKT field, latitude first: "156;2014-02-01 00:00:00.739166+01;POINT(41.88 12.48)".
+var romeWKT = trace.Format{
+	Delimiter: ";", IDCol: "0", TimeCol: "1", PointCol: "2",
+	TimeFormat: "2006-01-02 15:04:05.999999999-07",
+}
+
+func TestReadPointColumn(t *testing.T) {
+	fixes, st := readFixture(t, "wkt_rome.txt", romeWKT)
+	// POINT with one number, POINT with three: malformed; (0, 0): dropped.
+	wantStats(t, st, trace.Stats{Rows: 8, Records: 6, Kept: 5, Malformed: 2, ZeroZero: 1})
+	want := []trace.Fix{
+		{Vehicle: "156", P: geo.Point{Lat: 41.8836718276551, Lon: 12.4877775603346}, T: time.Date(2014, 1, 31, 23, 0, 0, 739166000, time.UTC)},
+		{Vehicle: "187", P: geo.Point{Lat: 41.9285433829254, Lon: 12.4690293864173}},
+		{Vehicle: "156", P: geo.Point{Lat: 41.8837, Lon: 12.4878}},
+		{Vehicle: "187", P: geo.Point{Lat: 41.9287, Lon: 12.4692}},
+		{Vehicle: "187", P: geo.Point{Lat: 41.9288, Lon: 12.4693}, T: time.Date(2014, 1, 31, 23, 0, 19, 0, time.UTC)},
+	}
+	if len(fixes) != len(want) {
+		t.Fatalf("%d fixes, want %d", len(fixes), len(want))
+	}
+	for i, w := range want {
+		if fixes[i].Vehicle != w.Vehicle || fixes[i].P != w.P || (!w.T.IsZero() && !fixes[i].T.Equal(w.T)) {
+			t.Errorf("fix %d: %s %v at %v, want %s %v at %v", i, fixes[i].Vehicle, fixes[i].P, fixes[i].T.UTC(), w.Vehicle, w.P, w.T)
+		}
+	}
+	// WKT proper is x y, i.e. lon lat: -lonlat reads it so.
+	lonlat := romeWKT
+	lonlat.LonLat = true
+	in := "9;2014-02-01 00:00:00+01;POINT(12.4877 41.8836)\n"
+	got, _, err := trace.ReadFixes(strings.NewReader(in), "x.txt", lonlat)
+	if err != nil || len(got) != 1 || got[0].P != (geo.Point{Lat: 41.8836, Lon: 12.4877}) {
+		t.Fatalf("lon-lat point: %+v, %v", got, err)
+	}
+}
+
 func TestReadUnixMillisTab(t *testing.T) {
 	f := trace.Format{Delimiter: "tab", IDCol: "0", TimeCol: "1", LatCol: "2", LonCol: "3", OccCol: "4", TimeFormat: trace.TimeUnixMs}
 	fixes, st := readFixture(t, "unixms.tsv", f)
@@ -237,6 +273,8 @@ func TestReadFixesErrors(t *testing.T) {
 		{"bad delimiter", trace.Format{Delimiter: "::", TimeCol: "0", LatCol: "1", LonCol: "2"}, ""},
 		{"bad file id", trace.Format{FileID: "new_.txt", TimeCol: "0", LatCol: "1", LonCol: "2"}, ""},
 		{"columns too few", trace.Format{Columns: 2, TimeCol: "0", LatCol: "1", LonCol: "2"}, "1,2,3\n"},
+		{"point and lat/lon", trace.Format{TimeCol: "0", LatCol: "1", LonCol: "2", PointCol: "3"}, ""},
+		{"no coordinates", trace.Format{TimeCol: "0", LatCol: "1"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := trace.ReadFixes(strings.NewReader(tc.in), "x.csv", tc.f)
