@@ -23,7 +23,7 @@ func TestRunFailsClearly(t *testing.T) {
 		"unreachable":    {[]string{"-traces", "../../testdata/cabspotting", "-server", "http://127.0.0.1:1"}, "server unreachable"},
 		"bad tz":         {[]string{"-tz", "Mars/Olympus"}, "-tz"},
 		"bad start":      {[]string{"-start", "yesterday"}, "-start"},
-		"point and lat": {[]string{"-point-col", "2", "-lat-col", "1"}, "not both"},
+		"point and lat":  {[]string{"-point-col", "2", "-lat-col", "1"}, "not both"},
 		"empty window":   {[]string{"-traces", "../../testdata/cabspotting", "-start", "2001-01-01T00:00:00Z", "-end", "2001-01-02T00:00:00Z"}, "no vehicle"},
 	}
 	for name, c := range cases {
