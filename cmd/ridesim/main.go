@@ -289,7 +289,7 @@ func load(ctx context.Context, o *options, warn io.Writer) (sim.Input, error) {
 		in.TripStats = ts
 		return in, nil
 	}
-	f, err := os.Open(o.trips)
+	f, _, err := trace.Open(o.trips)
 	if err != nil {
 		return sim.Input{}, fmt.Errorf("read trips: %w", err)
 	}

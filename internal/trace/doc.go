@@ -10,7 +10,8 @@
 //
 // # Reading
 //
-// ReadFixes and ReadTrips read one stream line by line. A UTF-8 byte order
+// ReadFixes and ReadTrips read one stream line by line; ReadFiles and Open
+// decompress .gz and .bz2 files as they read them. A UTF-8 byte order
 // mark and CRLF line endings are accepted. With Header set the first
 // non-blank line names the columns, and columns may then be given by name as
 // well as by 0-based index. A quoted field ("...", with "" for a quote) may

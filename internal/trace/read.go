@@ -313,12 +313,12 @@ func ReadFiles(ctx context.Context, paths []string, f Format) ([]Vehicle, Stats,
 }
 
 func readFile(name string, f Format) ([]Fix, Stats, error) {
-	file, err := os.Open(name)
+	file, plain, err := Open(name)
 	if err != nil {
 		return nil, Stats{}, fmt.Errorf("open trace: %w", err)
 	}
 	defer file.Close()
-	return ReadFixes(file, name, f)
+	return ReadFixes(file, plain, f)
 }
 
 // expandPaths turns files, directories and glob patterns into a list of
@@ -355,7 +355,7 @@ func expandPaths(paths []string, f Format) ([]string, error) {
 				continue
 			}
 			if f.FileID != "" {
-				if _, ok := f.FileVehicleID(e.Name()); !ok {
+				if _, ok := f.FileVehicleID(PlainName(e.Name())); !ok {
 					continue
 				}
 			}

@@ -1,6 +1,8 @@
 package trace_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"math"
@@ -332,6 +334,46 @@ func TestReadFiles(t *testing.T) {
 	cancel()
 	if _, _, err := trace.ReadFiles(cctx, []string{"testdata"}, cabspotting); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// Compressed files are read as they come: new_x.txt.gz is vehicle x, in a
+// directory as by name; a truncated archive is an error, not a short read.
+func TestReadFilesGzip(t *testing.T) {
+	ctx := context.Background()
+	plain, err := os.ReadFile("testdata/new_testcab.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "new_zipcab.txt.gz"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, wantSt, err := trace.ReadFiles(ctx, []string{"testdata/new_testcab.txt"}, cabspotting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, st, err := trace.ReadFiles(ctx, []string{dir}, cabspotting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].ID != "zipcab" || len(vs[0].Fixes) != len(want[0].Fixes) || st != wantSt {
+		t.Fatalf("gzip: %d vehicles (%v), stats %v; want zipcab with %d fixes, %v", len(vs), vs, st, len(want[0].Fixes), wantSt)
+	}
+	cut := filepath.Join(dir, "new_cut.txt.gz")
+	if err := os.WriteFile(cut, buf.Bytes()[:buf.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := trace.ReadFiles(ctx, []string{cut}, cabspotting); err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("truncated gzip: %v, want an unexpected EOF error", err)
 	}
 }
 
