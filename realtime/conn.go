@@ -29,7 +29,6 @@ type conn struct {
 	role   string // "driver" or "rider"
 	id     string // the identity's id
 	rideID string // riders: the ride followed
-	since  int64  // Unix ms the connection was set up
 	latest bool   // coalesce driver_location (riders)
 	slot   uint8  // which of the hub's ping ticks pings this connection
 
@@ -47,6 +46,10 @@ type conn struct {
 	idle    chan struct{} // made by waitWriter, closed when the writer ends
 	expiry  *time.Timer
 
+	// drivers, guarded by the hub's driver shard lock
+	session   int64 // the engine's Driver.Session of this connection; 0 until DriverConnected returns
+	newerSeen int64 // the newest session announced by another node meanwhile
+
 	// reader only
 	lim    frameLimiter
 	excess int   // rate-limited frames in a row
@@ -59,11 +62,10 @@ func newConn(h *Hub, ws *websocket.Conn, role, id string, expires time.Time) *co
 		// would keep alive) the whole request line, and the engine's maps
 		// keep this one for the driver's lifetime.
 		hub: h, ws: ws, role: role, id: strings.Clone(id),
-		since: h.cfg.Now().UnixMilli(),
-		slot:  uint8(h.slots.Add(1) % pingSlots),
-		q:     newOutQueue(),
-		held:  true,
-		lim:   newFrameLimiter(h.cfg.FrameBurst, h.clock()),
+		slot: uint8(h.slots.Add(1) % pingSlots),
+		q:    newOutQueue(),
+		held: true,
+		lim:  newFrameLimiter(h.cfg.FrameBurst, h.clock()),
 	}
 	if !expires.IsZero() {
 		d := max(expires.Sub(h.cfg.Now()), 0)

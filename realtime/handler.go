@@ -181,6 +181,9 @@ func (h *driverHandler) open(ws *websocket.Conn, id auth.Identity) *driverSessio
 	unlock := hub.lockSession(c.id)
 	hub.registerDriver(c)
 	s.connected = s.welcome()
+	if s.connected {
+		hub.announceSession(c, s.session)
+	}
 	unlock()
 	c.release()
 	return s

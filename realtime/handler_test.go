@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,15 +173,24 @@ func TestHandler_ReplaceDriver(t *testing.T) {
 	}
 }
 
+// sessions numbers DriverConnected calls as the engine does, one counter
+// shared by the nodes of a test.
+type sessions struct{ n atomic.Int64 }
+
+func (s *sessions) connected(_ context.Context, id string) (*dispatch.DriverState, error) {
+	return &dispatch.DriverState{Driver: &dispatch.Driver{ID: id, Status: dispatch.DriverAvailable, Connected: true, Session: s.n.Add(1)}}, nil
+}
+
 // TestHub_SessionAcrossNodes runs two hubs on one broker: a driver
 // connecting on node B closes its older connection on node A.
 func TestHub_SessionAcrossNodes(t *testing.T) {
 	broker := NewMemoryBroker()
-	a := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "a"}})
-	d := &fakeDispatcher{}
-	// B's clock runs a second ahead, so its connection is the newer one.
-	ahead := func() time.Time { return time.Now().Add(time.Second) }
-	b := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "b", Now: ahead}, d: d})
+	var seq sessions
+	a := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "a"}, d: &fakeDispatcher{DriverConnectedFn: seq.connected}})
+	// B's clock runs a second behind: the session number, not the clock,
+	// says which connection is newer.
+	behind := func() time.Time { return time.Now().Add(-time.Second) }
+	b := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "b", Now: behind}, d: &fakeDispatcher{DriverConnectedFn: seq.connected}})
 	onA := a.dialDriver(t, "d1")
 	nextOf(t, onA, TypeWelcome)
 
@@ -196,6 +206,41 @@ func TestHub_SessionAcrossNodes(t *testing.T) {
 	waitStats(t, a.hub, "A drained", func(s Stats) bool { return s.DriverConns == 0 })
 	if n := len(a.d.callsOf("DriverDisconnected")); n != 0 {
 		t.Fatalf("node A reported the driver gone %d times", n)
+	}
+}
+
+// TestHub_SessionRaceAcrossNodes: a connection set up first on node A but
+// numbered last by the engine (its DriverConnected was slow) is the
+// current one; B's notice, which reaches A while A still waits for its
+// number, must not close it, and A's notice closes B. Whatever the timing,
+// exactly one connection survives, the one the engine counts as current.
+func TestHub_SessionRaceAcrossNodes(t *testing.T) {
+	broker := NewMemoryBroker()
+	var seq sessions
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := &fakeDispatcher{DriverConnectedFn: func(ctx context.Context, id string) (*dispatch.DriverState, error) {
+		close(entered)
+		<-release
+		return seq.connected(ctx, id)
+	}}
+	a := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "a"}, d: slow})
+	b := newTestServer(t, serverOpts{hub: HubConfig{Broker: broker, NodeID: "b"}, d: &fakeDispatcher{DriverConnectedFn: seq.connected}})
+
+	onA := a.dialDriver(t, "d1") // the upgrade does not wait for DriverConnected
+	<-entered                    // A is registered and waiting for its session number
+	onB := b.dialDriver(t, "d1")
+	nextOf(t, onB, TypeWelcome) // B is session 1, announced to A
+	waitStats(t, b.hub, "B registered", func(s Stats) bool { return s.DriverConns == 1 })
+	close(release) // A becomes session 2: the current one
+	nextOf(t, onA, TypeWelcome)
+	if code := waitClosed(t, onB); code != CloseReplaced {
+		t.Fatalf("node B connection (session 1) closed with %d, want %d", code, CloseReplaced)
+	}
+	// A's connection is alive: an event published on B reaches it.
+	b.hub.NotifyDriver(context.Background(), "d1", dispatch.RideCancelledEvent{Type: "ride_cancelled", RideID: "r1", By: "rider"})
+	nextOf(t, onA, TypeRideCancelled)
+	if s := a.hub.Stats(); s.DriverConns != 1 || s.Replaced != 0 {
+		t.Fatalf("node A: %d driver connections, %d replaced; want 1, 0", s.DriverConns, s.Replaced)
 	}
 }
 

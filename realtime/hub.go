@@ -275,14 +275,18 @@ func (h *Hub) deliver(env Envelope) {
 	}
 }
 
-// sessionNotice is the payload of a KindSession envelope.
+// sessionNotice is the payload of a KindSession envelope: a driver
+// connected on Node with the engine's session number Session. Session
+// numbers, not clocks, order a driver's connections across nodes, so every
+// node agrees with the engine on which one is current.
 type sessionNotice struct {
-	Node  string `json:"node"`
-	Since int64  `json:"since"` // Unix ms the connection was registered
+	Node    string `json:"node"`
+	Session int64  `json:"session"`
 }
 
-// onSession closes this node's connection of a driver who connected
-// elsewhere more recently.
+// onSession closes this node's connection of a driver whose newer session
+// started elsewhere. A connection still waiting for its own session number
+// remembers the notice, and announceSession settles it.
 func (h *Hub) onSession(env Envelope) {
 	var n sessionNotice
 	if err := json.Unmarshal(env.Payload, &n); err != nil || n.Node == h.cfg.NodeID {
@@ -291,9 +295,14 @@ func (h *Hub) onSession(env Envelope) {
 	s := &h.drivers[shardOf(env.Target)]
 	s.mu.Lock()
 	c := s.m[env.Target]
-	if c != nil && c.since < n.Since {
+	switch {
+	case c == nil:
+	case c.session == 0:
+		c.newerSeen = max(c.newerSeen, n.Session)
+		c = nil
+	case c.session < n.Session:
 		delete(s.m, env.Target)
-	} else {
+	default:
 		c = nil
 	}
 	s.mu.Unlock()
@@ -303,8 +312,10 @@ func (h *Hub) onSession(env Envelope) {
 	}
 }
 
-// registerDriver makes c the connection of its driver, closing the one it
-// replaces, and tells the other nodes.
+// registerDriver makes c the connection of its driver on this node,
+// closing the one it replaces. Call it under the driver's session lock,
+// before DriverConnected, so that local connections are registered in the
+// order of their sessions.
 func (h *Hub) registerDriver(c *conn) {
 	s := &h.drivers[shardOf(c.id)]
 	s.mu.Lock()
@@ -315,9 +326,31 @@ func (h *Hub) registerDriver(c *conn) {
 		h.stats.replaced.Add(1)
 		old.closeWith(CloseReplaced, "replaced by a newer connection")
 	}
-	if payload, err := json.Marshal(sessionNotice{Node: h.cfg.NodeID, Since: c.since}); err == nil {
+}
+
+// announceSession records the session number DriverConnected gave c and
+// tells the other nodes, which close older connections of the driver. If
+// a newer session was announced while c waited for its number, c is the
+// one replaced: it is closed and announceSession reports false.
+func (h *Hub) announceSession(c *conn, session int64) bool {
+	s := &h.drivers[shardOf(c.id)]
+	s.mu.Lock()
+	replaced := session < c.newerSeen && s.m[c.id] == c
+	if replaced {
+		delete(s.m, c.id)
+	} else {
+		c.session = session
+	}
+	s.mu.Unlock()
+	if replaced {
+		h.stats.replaced.Add(1)
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
+		return false
+	}
+	if payload, err := json.Marshal(sessionNotice{Node: h.cfg.NodeID, Session: session}); err == nil {
 		h.publish(h.base, Envelope{Kind: KindSession, Target: c.id, Payload: payload})
 	}
+	return true
 }
 
 // lockSession takes driver id's session lock and returns its unlock. A
