@@ -35,8 +35,15 @@ type DriverMessage struct {
 	ID string
 	// Fix is the position of a location message.
 	Fix dispatch.Fix
-	// Points are the fixes of a locations batch, in the order received.
+	// Points are the valid fixes of a locations batch, in the order
+	// received.
 	Points []dispatch.Fix
+	// Rejected counts the batch's points that were well-formed JSON objects
+	// but not valid fixes (a coordinate out of range, a missing ts...), and
+	// RejectReason says why the first of them was: a bad point is dropped
+	// alone, not with the whole batch.
+	Rejected     int
+	RejectReason string
 	// Status is the requested status of a status message.
 	Status dispatch.DriverStatus
 	// OfferID is set for accept and decline.
@@ -130,7 +137,7 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 	case TypeLocation:
 		m.Fix, err = decodeFix(o, "")
 	case TypeLocations:
-		m.Points, err = decodePoints(o)
+		m.Points, m.Rejected, m.RejectReason, err = decodePoints(o)
 	case TypeStatus:
 		var v struct {
 			Status string `json:"status"`
@@ -249,39 +256,46 @@ func optional(prefix, name string, v, lo, hi float64) (*float64, error) {
 	return p, nil
 }
 
-func decodePoints(o jsonobj.Object) ([]dispatch.Fix, error) {
+// decodePoints decodes a batch. The batch fails as a whole only when its
+// shape is wrong (points missing, empty, too long, or an element not an
+// object); a point that is an object but not a valid fix is left out and
+// counted in rejected, with the first such point's reason.
+func decodePoints(o jsonobj.Object) (out []dispatch.Fix, rejected int, reason string, err error) {
 	var v struct {
 		Points []json.RawMessage `json:"points"`
 	}
 	if err := unmarshal(o.Pick("points"), &v); err != nil {
-		return nil, err
+		return nil, 0, "", err
 	}
 	switch {
 	case v.Points == nil:
-		return nil, errors.New("points is required")
+		return nil, 0, "", errors.New("points is required")
 	case len(v.Points) == 0:
-		return nil, errors.New("points must not be empty")
+		return nil, 0, "", errors.New("points must not be empty")
 	case len(v.Points) > MaxBatchPoints:
-		return nil, fmt.Errorf("points must hold at most %d fixes", MaxBatchPoints)
+		return nil, 0, "", fmt.Errorf("points must hold at most %d fixes", MaxBatchPoints)
 	}
-	out := make([]dispatch.Fix, len(v.Points))
+	out = make([]dispatch.Fix, 0, len(v.Points))
 	for i, raw := range v.Points {
-		prefix := fmt.Sprintf("points[%d].", i)
 		t := bytes.TrimLeft(raw, " \t\r\n")
 		if len(t) == 0 || t[0] != '{' {
-			return nil, fmt.Errorf("points[%d] must be an object", i)
+			return nil, 0, "", fmt.Errorf("points[%d] must be an object", i)
 		}
 		var p jsonobj.Object
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, fmt.Errorf("points[%d] must be an object", i)
+			return nil, 0, "", fmt.Errorf("points[%d] must be an object", i)
 		}
-		f, err := decodeFix(p, prefix)
+		f, err := decodeFix(p, fmt.Sprintf("points[%d].", i))
 		if err != nil {
-			return nil, err
+			if rejected == 0 {
+				reason = err.Error()
+			}
+			rejected++
+			continue
 		}
-		out[i] = f
+		out = append(out, f)
 	}
-	return out, nil
+	return out, rejected, reason, nil
 }
 
 func checkID(name, v string) error {

@@ -104,10 +104,11 @@ func TestFastDecode_Values(t *testing.T) {
 	if p1.Lat != -33.5 || p1.Lon != 151.25 || p1.TS != 1700000004000 || p1.Heading != nil {
 		t.Fatalf("point 1: %+v", p1)
 	}
-	// A refused frame keeps the general decoder's message.
-	_, err = DecodeDriverMessage([]byte(`{"type":"locations","points":[{"lat":1,"lon":2,"ts":3},{"lat":1,"lon":2}]}`))
-	if de, ok := err.(*DecodeError); !ok || de.Message != "points[1].ts is required" {
-		t.Fatalf("error %v", err)
+	// A batch with an invalid point goes to the general decoder, which
+	// keeps the valid points and says why the other was rejected.
+	m, err = DecodeDriverMessage([]byte(`{"type":"locations","points":[{"lat":1,"lon":2,"ts":3},{"lat":1,"lon":2}]}`))
+	if err != nil || len(m.Points) != 1 || m.Points[0].TS != 3 || m.Rejected != 1 || m.RejectReason != "points[1].ts is required" {
+		t.Fatalf("batch with a bad point: %+v, %v", m, err)
 	}
 }
 

@@ -93,7 +93,7 @@ func (s *driverSession) serve(messageType int, msg DriverMessage, err error) {
 		s.location(c.hub.ingestContext(), msg.Fix, ref)
 		return
 	case TypeLocations:
-		s.locations(c.hub.ingestContext(), msg.Points, ref)
+		s.locations(c.hub.ingestContext(), msg, ref)
 		return
 	}
 	ctx, cancel := c.callContext()
@@ -145,13 +145,18 @@ func (s *driverSession) location(ctx context.Context, f dispatch.Fix, ref string
 // locations applies a buffered batch in time order. Fixes older than the
 // previous one are dropped and reported in one stale_fix error; fixes the
 // engine rejects for another reason are reported in one more error.
-func (s *driverSession) locations(ctx context.Context, points []dispatch.Fix, ref string) {
+func (s *driverSession) locations(ctx context.Context, msg DriverMessage, ref string) {
 	c := s.c
+	points := msg.Points
 	if byTS := func(a, b dispatch.Fix) int { return cmp.Compare(a.TS, b.TS) }; !slices.IsSortedFunc(points, byTS) {
 		slices.SortStableFunc(points, byTS)
 	}
-	stale, failed := 0, 0
-	var firstErr error
+	total := len(points) + msg.Rejected
+	if msg.Rejected > 0 {
+		c.hub.stats.badFrames.Add(1) // a frame carrying invalid points
+	}
+	stale, failed := 0, msg.Rejected
+	code, reason := dispatch.CodeInvalid, msg.RejectReason
 	for _, f := range points {
 		if f.TS < c.lastTS {
 			stale++
@@ -161,21 +166,20 @@ func (s *driverSession) locations(ctx context.Context, points []dispatch.Fix, re
 			if isStaleFix(err) {
 				stale++
 			} else {
-				failed++
-				if firstErr == nil {
-					firstErr = err
+				if failed == 0 {
+					code, reason = wireError(err)
 				}
+				failed++
 			}
 			continue
 		}
 		c.lastTS = f.TS
 	}
 	if stale > 0 {
-		s.stale(stale, len(points), ref)
+		s.stale(stale, total, ref)
 	}
 	if failed > 0 {
-		code, msg := wireError(firstErr)
-		c.sendError(code, fmt.Sprintf("%d of %d fixes were rejected: %s", failed, len(points), msg), ref)
+		c.sendError(code, fmt.Sprintf("%d of %d fixes were rejected: %s", failed, total, reason), ref)
 	}
 }
 

@@ -111,6 +111,25 @@ func TestDriver_Messages(t *testing.T) {
 			t.Fatalf("StaleFixes = %d", s.StaleFixes)
 		}
 	})
+	t.Run("locations with bad points", func(t *testing.T) {
+		// A point out of range, one without ts and one with an iOS-style
+		// speed of -1 are dropped alone; the two good fixes are applied.
+		send(`{"type":"locations","points":[
+			{"lat":4,"lon":4,"ts":1700000004000},
+			{"lat":91,"lon":4,"ts":1700000004500},
+			{"lat":4,"lon":4},
+			{"lat":4,"lon":4,"ts":1700000004700,"speed":-1},
+			{"lat":5,"lon":5,"ts":1700000005000}]}`)
+		e := nextError(t, c)
+		if e.Code != dispatch.CodeInvalid || e.Ref != TypeLocations ||
+			e.Message != "3 of 5 fixes were rejected: points[1].lat must be within [-90, 90], got 91" {
+			t.Fatalf("error = %+v", e)
+		}
+		calls := ts.d.waitCalls(t, "UpdateLocation", 5)
+		if calls[3].Fix.Lat != 4 || calls[4].Fix.Lat != 5 || calls[4].Fix.TS != 1700000005000 {
+			t.Fatalf("applied %+v then %+v", calls[3].Fix, calls[4].Fix)
+		}
+	})
 	t.Run("status", func(t *testing.T) {
 		send(`{"type":"status","status":"offline"}`)
 		if got := ts.d.waitCalls(t, "SetDriverStatus", 1)[0]; got.ID != "d7" || got.Arg != "offline" {
@@ -196,7 +215,7 @@ func TestDriver_BadInput(t *testing.T) {
 		{"PointsMissing", `{"type":"locations"}`, dispatch.CodeInvalid, "locations", "points is required"},
 		{"PointsEmpty", `{"type":"locations","points":[]}`, dispatch.CodeInvalid, "locations", "points must not be empty"},
 		{"PointsNotArray", `{"type":"locations","points":{}}`, dispatch.CodeInvalid, "locations", "points must be an array"},
-		{"PointBad", `{"type":"locations","points":[{"lat":1,"lon":1,"ts":1},{"lat":100,"lon":1,"ts":2}]}`, dispatch.CodeInvalid, "locations", "points[1].lat must be within"},
+		{"PointsBad", `{"type":"locations","points":[{"lat":100,"lon":1,"ts":2},{"lat":1,"lon":1}]}`, dispatch.CodeInvalid, "locations", "2 of 2 fixes were rejected: points[0].lat must be within"},
 		{"PointNotObject", `{"type":"locations","points":[5]}`, dispatch.CodeInvalid, "locations", "points[0] must be an object"},
 		{"StatusBad", `{"type":"status","status":"on_trip"}`, dispatch.CodeInvalid, "status", `status must be "available" or "offline"`},
 		{"StatusMissing", `{"type":"status"}`, dispatch.CodeInvalid, "status", "status is required"},

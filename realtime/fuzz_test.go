@@ -32,8 +32,8 @@ func FuzzDecodeDriverMessage(f *testing.F) {
 		case TypeLocation:
 			checkFix(t, m.Fix.Lat, m.Fix.Lon, m.Fix.TS)
 		case TypeLocations:
-			if len(m.Points) == 0 || len(m.Points) > MaxBatchPoints {
-				t.Fatalf("%d points accepted", len(m.Points))
+			if n := len(m.Points) + m.Rejected; n == 0 || n > MaxBatchPoints || (m.Rejected > 0) != (m.RejectReason != "") {
+				t.Fatalf("%d points accepted, %d rejected (%q)", len(m.Points), m.Rejected, m.RejectReason)
 			}
 			for _, p := range m.Points {
 				checkFix(t, p.Lat, p.Lon, p.TS)
