@@ -110,6 +110,14 @@ type Pricer interface {
 	FinalFare(b pricing.Booking, actualDistanceM, actualDurationS float64) (pricing.Settlement, error)
 }
 
+// Presence tells whether a node of a cluster is alive. Only a cluster
+// needs it: with it, the stale-driver sweep hands back the drivers whose
+// connection was on a node that died (kill -9, power loss), whose end
+// nobody else would report.
+type Presence interface {
+	NodeAlive(ctx context.Context, node string) (bool, error)
+}
+
 // Clock tells the time.
 type Clock interface{ Now() time.Time }
 

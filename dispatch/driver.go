@@ -35,9 +35,13 @@ type Driver struct {
 	// it, and DriverDisconnected for an older session changes nothing (the
 	// old connection on one node ending after a new one opened on
 	// another).
-	Session   int64 `json:"session,omitempty"`
-	UpdatedAt int64 `json:"updated_at"`
-	Version   int64 `json:"version"`
+	Session int64 `json:"session,omitempty"`
+	// Node names the node (Config.NodeID) holding the connection of the
+	// current session, so that a node that died can be told apart from a
+	// driver who is merely silent.
+	Node      string `json:"node,omitempty"`
+	UpdatedAt int64  `json:"updated_at"`
+	Version   int64  `json:"version"`
 }
 
 // Clone returns a copy of d.

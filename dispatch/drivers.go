@@ -41,6 +41,7 @@ func (e *Engine) DriverConnected(ctx context.Context, driverID string) (*DriverS
 	d, err := e.updateDriver(ctx, driverID, true, func(d *Driver) error {
 		d.Connected, d.DisconnectedAt = true, 0
 		d.Session++
+		d.Node = e.cfg.NodeID
 		if d.Status == DriverOffline {
 			d.Status = DriverAvailable
 			d.WantsOffline = false
@@ -427,4 +428,39 @@ func offerAlreadyGone(err error) bool {
 		return true
 	}
 	return false
+}
+
+// reapOrphans handles drivers the sweep found silent for StaleAfter whose
+// record still says connected, on another node: if that node is dead (no
+// heartbeat), nobody will report the connection's end, so it is reported
+// here, for the session the dead node held. The driver then gets the usual
+// grace period; a driver who reconnects elsewhere meanwhile has a newer
+// session, which this does not touch. A live node's silent driver is left
+// alone: it still holds the connection.
+func (e *Engine) reapOrphans(ctx context.Context, swept []string) {
+	if e.nodes == nil || len(swept) == 0 {
+		return
+	}
+	alive := make(map[string]bool)
+	for _, id := range swept {
+		d, err := e.drivers.Driver(ctx, id)
+		if err != nil || !d.Connected || d.Node == "" || d.Node == e.cfg.NodeID {
+			continue
+		}
+		ok, known := alive[d.Node]
+		if !known {
+			if ok, err = e.nodes.NodeAlive(ctx, d.Node); err != nil {
+				e.log.Warn("node presence", "node", d.Node, "err", err)
+				return
+			}
+			alive[d.Node] = ok
+		}
+		if ok {
+			continue
+		}
+		e.log.Info("driver's node is gone: connection ended", "driver", id, "node", d.Node)
+		if err := e.DriverDisconnected(ctx, id, d.Session); err != nil {
+			e.log.Warn("disconnect orphaned driver", "driver", id, "err", err)
+		}
+	}
 }

@@ -54,8 +54,12 @@ type Config struct {
 	// GetRide answers not found. 24 h, and never less than the 24 h
 	// idempotency window. (The Redis backend has its own option.)
 	RideRetention time.Duration
-	// SweepInterval is how often stale drivers are swept. 5 s.
+	// SweepInterval is how often stale drivers are swept. 5 s, or half
+	// StaleAfter when that is shorter.
 	SweepInterval time.Duration
+	// NodeID names this node in the records of the drivers connected to
+	// it (Driver.Node), for Deps.Presence. Empty on a single node.
+	NodeID string
 	// TickInterval is how often Run processes due timers. 100 ms.
 	TickInterval time.Duration
 	// LockTTL bounds how long a per-ride lock is held. 5 s.
@@ -122,7 +126,7 @@ func (c *Config) setDefaults() {
 		c.DisconnectGrace = 30 * time.Second
 	}
 	if c.SweepInterval <= 0 {
-		c.SweepInterval = 5 * time.Second
+		c.SweepInterval = min(5*time.Second, max(c.StaleAfter/2, 100*time.Millisecond))
 	}
 	if c.TickInterval <= 0 {
 		c.TickInterval = 100 * time.Millisecond
@@ -178,6 +182,9 @@ type Deps struct {
 	Notifier  Notifier
 	Pricer    Pricer
 	Clock     Clock
+	// Presence is optional: nil means the engine's drivers are all
+	// connected to this process, so none can outlive its node.
+	Presence Presence
 }
 
 // Engine is the dispatch core. Create it with New; start its timers with
@@ -192,6 +199,7 @@ type Engine struct {
 	notify  Notifier
 	pricer  Pricer
 	clock   Clock
+	nodes   Presence // nil on a single node
 	log     *slog.Logger
 
 	tracks    trackTable
@@ -244,7 +252,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, rides: deps.Rides, drivers: deps.Drivers, locker: deps.Locker,
 		sched: deps.Scheduler, loc: deps.Locator, notify: deps.Notifier,
-		pricer: deps.Pricer, clock: deps.Clock, log: cfg.Logger,
+		pricer: deps.Pricer, clock: deps.Clock, nodes: deps.Presence, log: cfg.Logger,
 	}
 	e.tracks.init()
 	return e, nil
@@ -284,9 +292,11 @@ func (e *Engine) Tick(ctx context.Context) error {
 	now := e.clock.Now()
 	if last := e.lastSweep.Load(); now.UnixMilli()-last >= e.cfg.SweepInterval.Milliseconds() {
 		e.lastSweep.Store(now.UnixMilli())
-		if _, err := e.loc.Sweep(ctx, now.Add(-e.cfg.StaleAfter).UnixMilli()); err != nil {
+		swept, err := e.loc.Sweep(ctx, now.Add(-e.cfg.StaleAfter).UnixMilli())
+		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
+		e.reapOrphans(ctx, swept)
 	}
 	for {
 		keys, err := e.sched.Due(ctx, now, 2*e.cfg.LockTTL, 256)

@@ -647,3 +647,86 @@ func TestAcceptRacingDisconnectStartsGrace(t *testing.T) {
 		t.Fatalf("vanished driver: %s, want offline", s)
 	}
 }
+
+// deadNodes is a dispatch.Presence in which the listed nodes are dead.
+type deadNodes map[string]bool
+
+func (d deadNodes) NodeAlive(_ context.Context, node string) (bool, error) { return !d[node], nil }
+
+// Two engines share one state, as two nodes of a cluster do. A driver on
+// node a takes a ride and goes silent: while a is alive nothing happens (a
+// silent driver may still hold its connection); once a is dead, node b's
+// sweep reports the connection's end for a, and after the grace period the
+// ride goes back to matching.
+func TestSweepReapsDriversOfDeadNode(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	store := dispatch.NewMemStore(clock.Now, 0, 0)
+	deps := dispatch.Deps{Rides: store, Drivers: store, Locator: dispatch.NewMemLocator(),
+		Locker: dispatch.NewMemLocker(clock.Now), Scheduler: dispatch.NewMemScheduler(), Clock: clock}
+	dead := deadNodes{}
+	deps.Presence = dead
+	rec := newRecorder()
+	deps.Notifier = rec
+	a, err := dispatch.New(dispatch.Config{NodeID: "a"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := dispatch.New(dispatch.Config{NodeID: "b"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := a.DriverConnected(ctx, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UpdateLocation(ctx, "d", dispatch.Fix{Lat: sf.Lat, Lon: sf.Lon, TS: clock.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := b.RequestRide(ctx, "rider", dispatch.RideRequest{Pickup: sf, Dropoff: geo.Point{Lat: 37.80, Lon: -122.41}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Accept(ctx, "d", rec.offersTo("d")[0].OfferID); err != nil {
+		t.Fatal(err)
+	}
+	tick := func(d time.Duration) {
+		t.Helper()
+		clock.Advance(d)
+		if err := b.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func() dispatch.RideStatus {
+		t.Helper()
+		got, err := b.GetRide(ctx, dispatch.Actor{}, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status
+	}
+	tick(40 * time.Second) // stale, swept; a is alive
+	tick(40 * time.Second)
+	if s := status(); s != dispatch.RideAssigned {
+		t.Fatalf("silent driver on a live node: ride %s, want assigned", s)
+	}
+	if st, _ := b.DriverStateOf(ctx, "d"); !st.Driver.Connected {
+		t.Fatal("silent driver on a live node taken for disconnected")
+	}
+	// a dies. The driver is swept again only once it is stale again: a
+	// last fix arrives first, as it might have just before the kill.
+	if err := a.UpdateLocation(ctx, "d", dispatch.Fix{Lat: sf.Lat, Lon: sf.Lon, TS: clock.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	dead["a"] = true
+	tick(40 * time.Second) // swept: a is dead, so the connection ended
+	if st, _ := b.DriverStateOf(ctx, "d"); st.Driver.Connected {
+		t.Fatal("driver of a dead node still connected")
+	}
+	if s := status(); s != dispatch.RideAssigned {
+		t.Fatalf("within the grace period: ride %s, want assigned", s)
+	}
+	tick(31 * time.Second) // past the 30 s grace
+	if s := status(); s != dispatch.RideMatching {
+		t.Fatalf("after the grace period: ride %s, want matching", s)
+	}
+}

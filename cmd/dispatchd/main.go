@@ -116,6 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (server.Config, slog.Level, err
 	fs.str(&origins, "allowed-origins", "", "comma-separated browser origins allowed on the WebSockets")
 	fs.str(&cfg.RedisURL, "redis", "", "Redis URL (redis://, rediss://, unix://, redis-cluster://h:p,h:p, redis-sentinel://master@h:p); empty = embedded in-memory state")
 	fs.str(&cfg.Region, "region", "default", "region name (Redis hash tag)")
+	fs.dur(&cfg.NodeTTL, "node-ttl", 15*time.Second, "with -redis: how long a node whose heartbeat stopped (killed) counts as alive; then its drivers count as disconnected once stale")
 	fs.str(&cfg.PricingFile, "pricing", "", "fare rules JSON file (default: built-in rules)")
 	fs.str(&cfg.QuoteSecret, "quote-secret", "", "HMAC secret for quotes (default: the auth secret; required in a cluster)")
 	fs.int(&cfg.RidesPerHour, "rides-per-hour", 100, "ride requests allowed per rider per hour (-1: unlimited)")

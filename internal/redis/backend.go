@@ -9,6 +9,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/ridehail/dispatch/dispatch"
 )
 
 // Options configures a Backend. Zero fields take the defaults shown.
@@ -30,6 +32,20 @@ type Options struct {
 	RideRetention time.Duration
 	// Logger receives the background loops' errors. Default slog.Default().
 	Logger *slog.Logger
+	// NodeID, when set, makes Run keep a heartbeat for this node (a key
+	// refreshed every HeartbeatInterval that expires after NodeTTL), which
+	// NodeAlive reads on any node.
+	NodeID string
+	// HeartbeatInterval is how often the heartbeat is refreshed. Default
+	// 2s, or NodeTTL/5 when that is shorter.
+	HeartbeatInterval time.Duration
+	// NodeTTL is how long a node that stopped its heartbeat (killed) is
+	// still taken for alive. Default 15s: several missed beats, so a
+	// paused or busy node is not declared dead.
+	NodeTTL time.Duration
+	// EngineSweeps says the engine sweeps stale drivers itself (through
+	// Locator.Sweep, so that it sees whom it swept): Run then does not.
+	EngineSweeps bool
 }
 
 func (o Options) withDefaults() Options {
@@ -51,6 +67,13 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.NodeTTL <= 0 {
+		o.NodeTTL = 15 * time.Second
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = max(min(2*time.Second, o.NodeTTL/5), 10*time.Millisecond)
+	}
+	o.NodeTTL = max(o.NodeTTL, 2*o.HeartbeatInterval)
 	return o
 }
 
@@ -100,35 +123,67 @@ func NewBackend(c goredis.UniversalClient, opt Options) (*Backend, error) {
 	return &Backend{Store: st, Locker: lk, Scheduler: sc, Locator: lo, Client: c, opt: opt}, nil
 }
 
-// Run mirrors pending driver fixes to Redis every FlushInterval and sweeps
-// drivers silent for StaleAfter every SweepInterval, until ctx ends. Every
-// node runs it. Errors are logged and retried on the next tick. When ctx
-// ends it makes a last flush (bounded by 2 s) and returns nil.
+// Run mirrors pending driver fixes to Redis every FlushInterval, sweeps
+// drivers silent for StaleAfter every SweepInterval (unless EngineSweeps)
+// and keeps this node's heartbeat (with NodeID), until ctx ends. Every node
+// runs it. Errors are logged and retried on the next tick. When ctx ends it
+// makes a last flush (bounded by 2 s), removes the heartbeat and returns
+// nil.
 func (b *Backend) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		b.loop(ctx, b.opt.FlushInterval, func(ctx context.Context) error {
 			_, err := b.Locator.Flush(ctx)
 			return err
 		}, "flush")
-	}()
-	go func() {
-		defer wg.Done()
-		b.loop(ctx, b.opt.SweepInterval, func(ctx context.Context) error {
-			_, err := b.Locator.Sweep(ctx, time.Now().Add(-b.opt.StaleAfter).UnixMilli())
-			return err
-		}, "sweep")
-	}()
+	})
+	if !b.opt.EngineSweeps {
+		wg.Go(func() {
+			b.loop(ctx, b.opt.SweepInterval, func(ctx context.Context) error {
+				_, err := b.Locator.Sweep(ctx, time.Now().Add(-b.opt.StaleAfter).UnixMilli())
+				return err
+			}, "sweep")
+		})
+	}
+	if b.opt.NodeID != "" {
+		if err := b.Heartbeat(ctx); err != nil {
+			b.opt.Logger.Warn("redis: heartbeat", "err", err)
+		}
+		wg.Go(func() { b.loop(ctx, b.opt.HeartbeatInterval, b.Heartbeat, "heartbeat") })
+	}
 	wg.Wait()
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	if _, err := b.Locator.Flush(final); err != nil {
 		b.opt.Logger.Warn("redis: final flush", "err", err)
 	}
+	if b.opt.NodeID != "" {
+		if err := b.Client.Del(final, b.Store.k.node(b.opt.NodeID)).Err(); err != nil {
+			b.opt.Logger.Warn("redis: heartbeat removal", "err", err)
+		}
+	}
 	return nil
 }
+
+// Heartbeat marks this node (Options.NodeID) alive for NodeTTL.
+func (b *Backend) Heartbeat(ctx context.Context) error {
+	if err := b.Client.Set(ctx, b.Store.k.node(b.opt.NodeID), time.Now().UnixMilli(), b.opt.NodeTTL).Err(); err != nil {
+		return fmt.Errorf("redis: heartbeat: %w", err)
+	}
+	return nil
+}
+
+// NodeAlive implements dispatch.Presence: whether node's heartbeat is
+// less than NodeTTL old.
+func (b *Backend) NodeAlive(ctx context.Context, node string) (bool, error) {
+	n, err := b.Client.Exists(ctx, b.Store.k.node(node)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: node %q alive: %w", node, err)
+	}
+	return n == 1, nil
+}
+
+var _ dispatch.Presence = (*Backend)(nil)
 
 // loop runs fn every interval until ctx ends. Each run is bounded by a
 // timeout so a hung connection cannot stall the loop for good.

@@ -19,6 +19,9 @@ func newKeys(region string) (keys, error) {
 	return keys{region: region, prefix: "dispatch:{" + region + "}:"}, nil
 }
 
+// node is a node's heartbeat: a string that expires unless refreshed.
+func (k keys) node(id string) string { return k.prefix + "node:" + id }
+
 // ride is a hash {v: version, data: JSON}.
 func (k keys) ride(id string) string { return k.prefix + "ride:" + id }
 

@@ -419,3 +419,45 @@ func TestFlushFailureKeepsFixes(t *testing.T) {
 		t.Fatalf("GEO set holds %d, want %d", n, backlog+2)
 	}
 }
+
+// TestNodeHeartbeat: a node running Run is alive to every node; stopped
+// cleanly it is gone at once; a node whose heartbeat stops without a clean
+// stop (kill -9) is gone within NodeTTL, and not before a missed beat.
+func TestNodeHeartbeat(t *testing.T) {
+	for _, srv := range servers(t) {
+		t.Run(srv.name, func(t *testing.T) {
+			region := testRegion()
+			opt := Options{Region: region, NodeID: "n1", NodeTTL: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}
+			n1 := openTest(t, srv.url, opt)
+			other := openTest(t, srv.url, Options{Region: region})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { _ = n1.Run(ctx); close(done) }()
+			waitFor(t, 5*time.Second, "n1 alive", func() bool { ok, err := other.NodeAlive(ctx, "n1"); return ok && err == nil })
+			if ok, err := other.NodeAlive(ctx, "n2"); ok || err != nil {
+				t.Fatalf("unknown node alive: %v, %v", ok, err)
+			}
+			time.Sleep(500 * time.Millisecond) // longer than the TTL: the beats keep it alive
+			if ok, err := other.NodeAlive(ctx, "n1"); !ok || err != nil {
+				t.Fatalf("running node dead after a TTL: %v, %v", ok, err)
+			}
+			cancel()
+			<-done
+			if ok, err := other.NodeAlive(context.Background(), "n1"); ok || err != nil {
+				t.Fatalf("cleanly stopped node alive: %v, %v", ok, err)
+			}
+			// One beat and then silence, as after kill -9.
+			if err := n1.Heartbeat(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			beat := time.Now()
+			waitFor(t, 5*time.Second, "n1 dead after its last beat", func() bool {
+				ok, err := other.NodeAlive(context.Background(), "n1")
+				return !ok && err == nil
+			})
+			if gone := time.Since(beat); gone < opt.NodeTTL-50*time.Millisecond {
+				t.Fatalf("dead %v after its last beat, inside the %v TTL", gone, opt.NodeTTL)
+			}
+		})
+	}
+}

@@ -245,6 +245,78 @@ func TestTimersSurviveKill9(t *testing.T) {
 	}
 }
 
+// TestDriverOfKilledNode: a driver connected to node A is assigned a ride
+// requested on node B; A dies with kill -9 and the driver never comes back
+// (its phone died too). Nobody reports its disconnect, so B must notice
+// that A's heartbeat stopped once the driver is stale, and after the grace
+// period send the ride back to matching.
+func TestDriverOfKilledNode(t *testing.T) {
+	url := redisURL(t)
+	region := testRegion(t, url)
+	bin := filepath.Join(t.TempDir(), "dispatchd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dispatchd").CombinedOutput(); err != nil {
+		t.Fatalf("build dispatchd: %v\n%s", err, out)
+	}
+	start := func(name string) (string, *exec.Cmd) {
+		ln := freeAddr(t)
+		cmd := exec.Command(bin, "-addr", ln, "-redis", url, "-region", region, "-quote-secret", "s",
+			"-stale-after", "2s", "-disconnect-grace", "1s", "-node-ttl", "1s", "-log-level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		base := "http://" + ln
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if code, _ := doJSONQuiet(base + "/readyz"); code == 200 {
+				return base, cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not become ready", name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	a, procA := start("A")
+	b, _ := start("B")
+
+	d := dialDriver(t, a, "doomed-driver", 100)
+	waitNearby(t, b, 1)
+	ride := requestRide(t, b, "r1")
+	var o struct {
+		OfferID string `json:"offer_id"`
+	}
+	if err := next(t, d, "offer").Decode(&o); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Send(context.Background(), map[string]any{"type": "accept", "offer_id": o.OfferID}); err != nil {
+		t.Fatal(err)
+	}
+	next(t, d, "assigned")
+	if err := procA.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = procA.Wait()
+	killed := time.Now()
+
+	deadline := killed.Add(30 * time.Second)
+	for {
+		r := getRide(t, b, ride)
+		if r.Status == "matching" && r.DriverID == "" {
+			t.Logf("ride back to matching %v after the kill", time.Since(killed).Round(100*time.Millisecond))
+			break
+		}
+		if r.Status != "assigned" || time.Now().After(deadline) {
+			t.Fatalf("after kill -9 of the driver's node: ride %s with %q, want matching with no driver", r.Status, r.DriverID)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Stale drivers, wherever connected, are not offered rides anyway;
+	// the one of the dead node is not listed either.
+	waitNearby(t, b, 0)
+}
+
 func getRide(t *testing.T, base string, r rideJSON) rideJSON {
 	t.Helper()
 	_, b := doJSON(t, "GET", base+"/v1/rides/"+r.ID+"?rider_id="+r.RiderID, "", nil)

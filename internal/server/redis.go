@@ -16,12 +16,16 @@ func (s *Server) useRedis(ctx context.Context, deps *dispatch.Deps) error {
 		StaleAfter:    s.cfg.Engine.StaleAfter,
 		RideRetention: s.cfg.Engine.RideRetention,
 		Logger:        s.cfg.Logger,
+		NodeID:        s.nodeID,
+		NodeTTL:       s.cfg.NodeTTL,
+		EngineSweeps:  true,
 	})
 	if err != nil {
 		return fmt.Errorf("redis %s: %w", redact(s.cfg.RedisURL), err)
 	}
 	deps.Rides, deps.Drivers = be.Store, be.Store
 	deps.Locker, deps.Scheduler, deps.Locator = be.Locker, be.Scheduler, be.Locator
+	deps.Presence = be
 	s.broker = rstore.NewBroker(be.Client, s.cfg.Region, s.cfg.Logger)
 	s.runners = append(s.runners, be.Run)
 	s.closers = append(s.closers, be.Close)

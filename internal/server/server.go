@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
 	"github.com/ridehail/dispatch/internal/auth"
@@ -41,6 +43,10 @@ type Config struct {
 	RedisURL string
 	// Region names this deployment's region (the Redis hash tag). "default".
 	Region string
+	// NodeTTL (with RedisURL) is how long a node whose heartbeat stopped
+	// still counts as alive: after it, the drivers connected to it are
+	// handled as disconnected once they are stale. 15 s.
+	NodeTTL time.Duration
 	// PricingFile is a JSON fare-rules file; empty uses the built-in rules.
 	PricingFile string
 	// QuoteSecret signs quotes. Defaults to AuthSecret, else random (one
@@ -72,6 +78,7 @@ type Server struct {
 	runners []func(ctx context.Context) error
 	ready   func(ctx context.Context) error
 	broker  realtime.Broker
+	nodeID  string // this node in driver records, heartbeats and session notices
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -97,7 +104,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, nodeID: cfg.Hub.NodeID}
+	if s.nodeID == "" {
+		s.nodeID = uuid.NewString()
+	}
 	clock := cfg.Clock
 	if clock == nil {
 		clock = wall{}
@@ -155,6 +165,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	m := metrics.New()
 	ecfg := cfg.Engine
 	ecfg.Logger = cfg.Logger
+	ecfg.NodeID = s.nodeID
 	if ecfg.FixLag == nil {
 		ecfg.FixLag = m.FixLag()
 	}
@@ -166,6 +177,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	hcfg := cfg.Hub
 	hcfg.Logger = cfg.Logger
+	hcfg.NodeID = s.nodeID
 	if s.broker != nil {
 		hcfg.Broker = s.broker
 	}
