@@ -107,11 +107,13 @@ func (c *Config) setDefaults() {
 	if c.RadiusStep <= 0 {
 		c.RadiusStep = 2500
 	}
-	if c.MaxRadius < c.Radius {
-		c.MaxRadius = 15000
-		if c.MaxRadius < c.Radius {
-			c.MaxRadius = c.Radius
-		}
+	switch {
+	case c.MaxRadius <= 0:
+		c.MaxRadius = max(15000, c.Radius)
+	case c.MaxRadius < c.Radius:
+		// A maximum is a promise never to offer a ride farther away:
+		// the first round keeps it too.
+		c.Radius = c.MaxRadius
 	}
 	if c.MatchTimeout <= 0 {
 		c.MatchTimeout = 120 * time.Second
@@ -125,6 +127,7 @@ func (c *Config) setDefaults() {
 	if c.DisconnectGrace <= 0 {
 		c.DisconnectGrace = 30 * time.Second
 	}
+	c.RideRetention = max(c.RideRetention, DefaultIdempotencyTTL)
 	if c.SweepInterval <= 0 {
 		c.SweepInterval = min(5*time.Second, max(c.StaleAfter/2, 100*time.Millisecond))
 	}

@@ -730,3 +730,45 @@ func TestSweepReapsDriversOfDeadNode(t *testing.T) {
 		t.Fatalf("after the grace period: ride %s, want matching", s)
 	}
 }
+
+// A maximum radius below the first radius is kept by the first round too:
+// no driver beyond it is ever offered the ride.
+func TestMaxRadiusBelowRadius(t *testing.T) {
+	h := newHarness(t, dispatch.Config{MaxRadius: 3000}) // Radius defaults to 5000
+	if c := h.e.Config(); c.Radius != 3000 || c.MaxRadius != 3000 {
+		t.Fatalf("radius %v, max %v; want 3000, 3000", c.Radius, c.MaxRadius)
+	}
+	h.driverAt("far", 4000)
+	h.driverAt("near", 2500)
+	h.request("rider")
+	for range 5 {
+		h.tick(20 * time.Second)
+		h.fix("far", 4000)
+		h.fix("near", 2500)
+	}
+	if n := len(h.rec.offersTo("far")); n != 0 {
+		t.Fatalf("driver 4 km away offered %d times with a 3 km maximum", n)
+	}
+	if n := len(h.rec.offersTo("near")); n == 0 {
+		t.Fatal("driver 2.5 km away never offered the ride")
+	}
+}
+
+// A ride beyond the latitudes drivers can be at is refused, not left to
+// end no_driver; the limit itself is allowed.
+func TestRideBeyondDriverLatitudes(t *testing.T) {
+	h := newHarness(t, dispatch.Config{})
+	for _, p := range []geo.Point{{Lat: 86, Lon: 15}, {Lat: -90, Lon: 0}} {
+		_, _, err := h.e.RequestRide(h.ctx, "r", dispatch.RideRequest{Pickup: p, Dropoff: sf}, "")
+		if dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+			t.Errorf("pickup %v: err %v, want invalid_argument", p, err)
+		}
+		if _, err := h.e.Quote(h.ctx, sf, p); dispatch.ErrorCode(err) != dispatch.CodeInvalid {
+			t.Errorf("quote to %v: err %v, want invalid_argument", p, err)
+		}
+	}
+	edge := geo.Point{Lat: dispatch.MaxDriverLat, Lon: 15}
+	if _, _, err := h.e.RequestRide(h.ctx, "r", dispatch.RideRequest{Pickup: edge, Dropoff: geo.Point{Lat: 85, Lon: 15}}, ""); err != nil {
+		t.Fatalf("pickup at the limit: %v", err)
+	}
+}

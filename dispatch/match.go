@@ -26,10 +26,10 @@ func (e *Engine) RequestRide(ctx context.Context, riderID string, req RideReques
 	if riderID == "" {
 		return nil, false, Errorf(CodeInvalid, "rider id is required")
 	}
-	if err := validatePoint("pickup", req.Pickup); err != nil {
+	if err := validatePlace("pickup", req.Pickup); err != nil {
 		return nil, false, err
 	}
-	if err := validatePoint("dropoff", req.Dropoff); err != nil {
+	if err := validatePlace("dropoff", req.Dropoff); err != nil {
 		return nil, false, err
 	}
 	if len(idemKey) > 255 {
@@ -125,12 +125,25 @@ func validatePoint(name string, p geo.Point) error {
 	return nil
 }
 
+// validatePlace checks a ride's pickup or drop-off: a valid point where a
+// driver can be. Driver positions stop at the Web Mercator limit (as Redis
+// GEO does), so a ride beyond it could only end no_driver.
+func validatePlace(name string, p geo.Point) error {
+	if err := validatePoint(name, p); err != nil {
+		return err
+	}
+	if p.Lat > MaxDriverLat || p.Lat < -MaxDriverLat {
+		return Errorf(CodeInvalid, "%s: lat must be within [-%v, %v], where drivers can be, got %v", name, MaxDriverLat, MaxDriverLat, p.Lat)
+	}
+	return nil
+}
+
 // Quote prices a prospective ride and signs the price.
 func (e *Engine) Quote(ctx context.Context, pickup, dropoff geo.Point) (pricing.Quote, error) {
-	if err := validatePoint("pickup", pickup); err != nil {
+	if err := validatePlace("pickup", pickup); err != nil {
 		return pricing.Quote{}, err
 	}
-	if err := validatePoint("dropoff", dropoff); err != nil {
+	if err := validatePlace("dropoff", dropoff); err != nil {
 		return pricing.Quote{}, err
 	}
 	q, err := e.pricer.Quote(pickup, dropoff)

@@ -41,6 +41,10 @@ var (
 	_ DriverStore = (*MemStore)(nil)
 )
 
+// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered by
+// default, and the shortest ride retention.
+const DefaultIdempotencyTTL = 24 * time.Hour
+
 // NewMemStore returns an empty store. Idempotency keys expire after
 // idemTTL (24 h when zero) by the clock now (time.Now when nil). A
 // finished ride (completed, cancelled, no_driver) is forgotten retention
@@ -51,10 +55,10 @@ func NewMemStore(now func() time.Time, idemTTL, retention time.Duration) *MemSto
 		now = time.Now
 	}
 	if idemTTL <= 0 {
-		idemTTL = 24 * time.Hour
+		idemTTL = DefaultIdempotencyTTL
 	}
 	if retention <= 0 {
-		retention = 24 * time.Hour
+		retention = DefaultIdempotencyTTL
 	}
 	return &MemStore{
 		rides:     make(map[string]*Ride),

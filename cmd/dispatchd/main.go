@@ -49,7 +49,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	cfg.Logger.Info("dispatchd ready", "version", version, "url", srv.URL())
+	ec := srv.Engine().Config()
+	state := "memory"
+	if cfg.RedisURL != "" {
+		state = "redis"
+	}
+	cfg.Logger.Info("dispatchd ready", "version", version, "url", srv.URL(), "state", state, "region", cfg.Region,
+		"policy", ec.Policy, "offer_count", ec.OfferCount, "offer_timeout", ec.OfferTimeout,
+		"radius_m", ec.Radius, "radius_step_m", ec.RadiusStep, "max_radius_m", ec.MaxRadius,
+		"match_timeout", ec.MatchTimeout, "stale_after", ec.StaleAfter, "disconnect_grace", ec.DisconnectGrace,
+		"ride_retention", ec.RideRetention, "auth", cfg.AuthSecret != "")
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	return srv.Shutdown(context.Background())

@@ -60,7 +60,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("ridesim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.server, "server", "", "dispatchd base URL (http://host:port); empty starts an engine in-process on a loopback port")
-	fs.StringVar(&o.traces, "traces", "testdata/cabspotting", "comma-separated trace files or directories")
+	fs.StringVar(&o.traces, "traces", "testdata/cabspotting", "comma-separated trace files, directories or globs (.gz and .bz2 are decompressed)")
 	fs.StringVar(&o.trips, "trips", "", "trip file (pickup time, pickup, optional drop-off); empty derives trips from the traces' occupancy flag")
 	fs.StringVar(&o.jsonOut, "json", "", "write the summary as JSON to this file")
 	fs.StringVar(&o.authSecret, "auth-secret", "", "mint JWTs with this HS256 secret (for a server started with -auth-secret)")

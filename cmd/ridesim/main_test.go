@@ -107,3 +107,30 @@ func TestTwoRunsAgainstOneServer(t *testing.T) {
 		t.Fatalf("the server saw %d requests over two runs", got)
 	}
 }
+
+// Against a server that wants tokens, a run without -auth-secret (or with
+// another secret) fails at once and says what to pass.
+func TestRunAgainstAuthServerNeedsSecret(t *testing.T) {
+	srv, err := server.New(context.Background(), server.Config{Addr: "127.0.0.1:0", AuthSecret: "the-servers-secret", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "requires tokens (it runs with an auth secret): pass the same secret with -auth-secret"},
+		{[]string{"-auth-secret", "another-secret"}, "-auth-secret is not the server's secret"},
+	} {
+		args := append([]string{"-server", srv.URL(), "-traces", "../../testdata/cabspotting", "-duration", "1m", "-no-progress"}, tc.args...)
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want it to say %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -372,7 +372,13 @@ func (a *API) nearby(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cands, err := a.eng.Nearby(r.Context(), geo.Point{Lat: lat, Lon: lon}, radius, limit)
+	center := geo.Point{Lat: lat, Lon: lon}
+	if err := center.Validate(); err != nil {
+		// The message names the query parameters, lat and lon.
+		writeError(w, dispatch.Errorf(dispatch.CodeInvalid, "%s", strings.TrimPrefix(err.Error(), geo.ErrInvalidPoint.Error()+": ")))
+		return
+	}
+	cands, err := a.eng.Nearby(r.Context(), center, radius, limit)
 	if err != nil {
 		writeError(w, err)
 		return

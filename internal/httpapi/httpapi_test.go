@@ -112,6 +112,16 @@ func TestNearbyShape(t *testing.T) {
 	}
 }
 
+// A bad center is refused before the engine, in the query's own terms.
+func TestNearbyBadCenter(t *testing.T) {
+	f := &fakeEngine{}
+	w, out := serve(newMux(f), "GET", "/v1/drivers/nearby?lat=97&lon=2", "")
+	e, _ := out["error"].(map[string]any)
+	if w.Code != 400 || e["code"] != "invalid_argument" || e["message"] != "lat must be within [-90, 90], got 97" {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
 func TestErrorStatuses(t *testing.T) {
 	mux := newMux(&fakeEngine{})
 	for _, c := range []struct {

@@ -50,7 +50,44 @@ func NewOnline(ctx context.Context, base, authSecret string) (*Online, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("server %s: /healthz answered %s", o.base, resp.Status)
 	}
+	if err := o.checkAuth(ctx); err != nil {
+		return nil, err
+	}
 	return o, nil
+}
+
+// checkAuth makes one authenticated call, so that a run against a server
+// that wants tokens (or other tokens) fails at once with the fix, rather
+// than replaying for minutes with every request refused.
+func (o *Online) checkAuth(ctx context.Context) error {
+	id, tok, err := o.token(auth.RoleRider, "ridesim-check")
+	if err != nil {
+		return err
+	}
+	u := o.base + "/v1/drivers/nearby?lat=0&lon=0&radius_m=1&limit=1"
+	if id != "" {
+		u += "&rider_id=" + url.QueryEscape(id)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("server unreachable: %w", err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode != http.StatusUnauthorized:
+		return nil
+	case o.tokens == nil:
+		return fmt.Errorf("server %s requires tokens (it runs with an auth secret): pass the same secret with -auth-secret", o.base)
+	default:
+		return fmt.Errorf("server %s refused ridesim's token: -auth-secret is not the server's secret", o.base)
+	}
 }
 
 func (o *Online) token(role, id string) (string, string, error) {
