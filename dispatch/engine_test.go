@@ -772,3 +772,30 @@ func TestRideBeyondDriverLatitudes(t *testing.T) {
 		t.Fatalf("pickup at the limit: %v", err)
 	}
 }
+
+// A driver-reported trip distance the trip's duration cannot explain is
+// not charged: the fare falls back to what the engine saw (here the
+// estimate). A plausible one is charged as reported.
+func TestImplausibleTripDistanceIgnored(t *testing.T) {
+	trip := func(t *testing.T, reported float64) *dispatch.Ride {
+		h := newHarness(t, dispatch.Config{})
+		h.driverAt("d", 100)
+		r := h.request("rider")
+		if _, err := h.e.Accept(h.ctx, "d", h.rec.offersTo("d")[0].OfferID); err != nil {
+			t.Fatal(err)
+		}
+		mustStep(t, func() (*dispatch.Ride, error) { return h.e.Arrived(h.ctx, "d", r.ID) }, dispatch.RideArrived)
+		mustStep(t, func() (*dispatch.Ride, error) { return h.e.Start(h.ctx, "d", r.ID) }, dispatch.RideInProgress)
+		h.clock.Advance(300 * time.Millisecond)
+		return mustStep(t, func() (*dispatch.Ride, error) { return h.e.Complete(h.ctx, "d", r.ID, reported) }, dispatch.RideCompleted)
+	}
+	// 10 000 km in 0.3 s.
+	got := trip(t, 1e7)
+	if got.TripDistM != got.DistanceM || got.FinalFare == nil || got.FinalFare.Amount > got.Fare.Amount {
+		t.Fatalf("implausible distance: trip %v m (estimate %v m), final fare %v, fare %v", got.TripDistM, got.DistanceM, got.FinalFare, got.Fare)
+	}
+	// 900 m in 0.3 s is within the 1 km slack: charged as reported.
+	if got := trip(t, 900); got.TripDistM != 900 {
+		t.Fatalf("plausible distance: trip %v m, want 900", got.TripDistM)
+	}
+}

@@ -95,20 +95,35 @@ func (e *Engine) Start(ctx context.Context, driverID, rideID string) (*Ride, err
 	return e.driverStep(ctx, driverID, rideID, RideArrived, RideInProgress, nil)
 }
 
+// implausibleSlackM is added to the distance a trip's duration allows at
+// MaxSpeedKmh before a driver-reported distance is refused: GPS noise and
+// clock granularity on short trips.
+const implausibleSlackM = 1000
+
 // Complete ends the trip. pathDistanceM is the trip's driven distance when
 // the driver reports it (0 otherwise: the distance is taken from the fixes
-// this node saw during the trip, and failing that the estimate). The final
-// fare is computed and the driver is free again.
+// this node saw during the trip, and failing that the estimate). A
+// reported distance the trip's duration cannot explain (faster than
+// MaxSpeedKmh, plus 1 km) is ignored the same way. The final fare is
+// computed and the driver is free again.
 func (e *Engine) Complete(ctx context.Context, driverID, rideID string, pathDistanceM float64) (*Ride, error) {
 	return e.driverStep(ctx, driverID, rideID, RideInProgress, RideCompleted, func(r *Ride, ob *outbox) error {
+		dur := float64(r.CompletedAt-r.StartedAt) / 1000
 		dist := pathDistanceM
+		if limit := dur*e.cfg.MaxSpeedKmh/3.6 + implausibleSlackM; dist > limit {
+			// Farther than the trip's duration allows at the top speed a
+			// fix may imply: the driver's figure is not charged; the
+			// fixes the engine saw are.
+			e.log.Warn("implausible trip distance ignored", "ride", r.ID, "driver", driverID,
+				"distance_m", dist, "duration_s", dur, "limit_m", limit)
+			dist = 0
+		}
 		if dist <= 0 {
 			dist = e.tracks.odometer(driverID, r.ID)
 		}
 		if dist <= 0 {
 			dist = r.DistanceM
 		}
-		dur := float64(r.CompletedAt-r.StartedAt) / 1000
 		r.TripDistM, r.TripDurS = round1(dist), round1(dur)
 		fare, err := e.finalFare(r, dist, dur)
 		if err != nil {
