@@ -8,9 +8,12 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ridehail/dispatch/dispatch"
 )
 
 // conn is one client socket. An idle connection costs one goroutine, its
@@ -45,6 +48,10 @@ type conn struct {
 	closed  bool          // the close frame is out or the socket failed: no more writes
 	idle    chan struct{} // made by waitWriter, closed when the writer ends
 	expiry  *time.Timer
+
+	// riders: the followed ride's last seen version<<1 | 1 when it has a
+	// driver (assigned, arrived, in_progress); 0 before any. See noteRide.
+	rideState atomic.Int64
 
 	// drivers, guarded by the hub's driver shard lock
 	session   int64 // the engine's Driver.Session of this connection; 0 until DriverConnected returns
@@ -462,4 +469,32 @@ func (h *Hub) ingestContext() context.Context {
 	ctx, cancel := context.WithTimeout(h.base, h.cfg.CallTimeout+ingestRefresh)
 	h.ingest.Store(&sharedContext{ctx: ctx, cancel: cancel, until: now + ingestRefresh})
 	return ctx
+}
+
+// noteRide records the state of the followed ride a rider connection was
+// sent, unless it already saw a newer version.
+func (c *conn) noteRide(version int64, hasDriver bool) {
+	v := version << 1
+	if hasDriver {
+		v |= 1
+	}
+	for {
+		old := c.rideState.Load()
+		if old>>1 > version || c.rideState.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// rideHasDriver says whether driver_location may be sent: the ride last
+// seen has a driver, or no ride state was seen yet.
+func (c *conn) rideHasDriver() bool {
+	s := c.rideState.Load()
+	return s == 0 || s&1 == 1
+}
+
+// rideHasDriverStatus reports whether a ride in status st has a driver
+// whose position the rider follows.
+func rideHasDriverStatus(st dispatch.RideStatus) bool {
+	return st == dispatch.RideAssigned || st == dispatch.RideArrived || st == dispatch.RideInProgress
 }

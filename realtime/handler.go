@@ -268,6 +268,9 @@ func (h *riderHandler) open(ws *websocket.Conn, id auth.Identity, actor dispatch
 	if data, err := json.Marshal(RideMessage{Type: TypeRide, Ride: ride}); err == nil {
 		c.enqueueFront(outMsg{data: data})
 	}
+	if ride != nil {
+		c.noteRide(ride.Version, rideHasDriverStatus(ride.Status))
+	}
 	c.release()
 	return c
 }

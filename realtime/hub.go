@@ -263,10 +263,30 @@ func (h *Hub) deliver(env Envelope) {
 			c.enqueue(outMsg{data: env.Payload})
 		}
 	case KindRide:
-		m := outMsg{data: env.Payload, latest: env.Type == TypeDriverLocation}
+		loc := env.Type == TypeDriverLocation
+		m := outMsg{data: env.Payload, latest: loc}
+		// A ride change says whether the ride has a driver: a position
+		// arriving after the ride lost its driver (cancelled, ended,
+		// back to matching) was published by a node that had not heard
+		// yet, and is not the rider's business any more.
+		var ride struct {
+			Ride *struct {
+				Status  dispatch.RideStatus `json:"status"`
+				Version int64               `json:"version"`
+			} `json:"ride"`
+		}
+		if env.Type == TypeRide {
+			_ = json.Unmarshal(env.Payload, &ride)
+		}
 		s := &h.rides[shardOf(env.Target)]
 		s.mu.RLock()
 		for c := range s.m[env.Target] {
+			if ride.Ride != nil {
+				c.noteRide(ride.Ride.Version, rideHasDriverStatus(ride.Ride.Status))
+			}
+			if loc && !c.rideHasDriver() {
+				continue
+			}
 			c.enqueue(m)
 		}
 		s.mu.RUnlock()

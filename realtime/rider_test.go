@@ -83,7 +83,7 @@ func TestHub_CoalesceQueue(t *testing.T) {
 	for i := 1; i <= 50; i++ {
 		h.NotifyRide(ctx, "r1", dispatch.DriverLocationEvent{Type: "driver_location", RideID: "r1", TS: int64(i)})
 		if i%20 == 0 {
-			h.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Version: int64(i)}})
+			h.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Status: dispatch.RideAssigned, Version: int64(i)}})
 		}
 	}
 	var got []string
@@ -119,13 +119,15 @@ func TestHub_CoalesceQueue(t *testing.T) {
 func TestRider_Coalescing(t *testing.T) {
 	ts := newTestServer(t, serverOpts{})
 	r := ts.dialRider(t, "r1", "u1")
+	nextOf(t, r, TypeRide) // matching, version 1
+	ctx := context.Background()
+	ts.hub.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Status: dispatch.RideAssigned, Version: 2}})
 	nextOf(t, r, TypeRide)
 	const n = 2000
-	ctx := context.Background()
 	for i := 1; i <= n; i++ {
 		ts.hub.NotifyRide(ctx, "r1", dispatch.DriverLocationEvent{Type: "driver_location", RideID: "r1", TS: int64(i)})
 	}
-	ts.hub.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Status: dispatch.RideArrived}})
+	ts.hub.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Status: dispatch.RideArrived, Version: 3}})
 	var delivered, last int64
 	for {
 		m := next(t, r)
@@ -150,4 +152,47 @@ func TestRider_Coalescing(t *testing.T) {
 		t.Fatalf("delivered %d + coalesced %d != %d (stats %+v)", delivered, s.Coalesced, n, s)
 	}
 	t.Logf("delivered %d of %d positions, coalesced %d", delivered, n, s.Coalesced)
+}
+
+// TestRider_NoPositionsWithoutDriver: positions published after the ride
+// lost its driver (another node had not heard of the cancel yet) are not
+// sent; an older ride version arriving late does not bring them back, and
+// a newer assignment does.
+func TestRider_NoPositionsWithoutDriver(t *testing.T) {
+	ts := newTestServer(t, serverOpts{})
+	r := ts.dialRider(t, "r1", "u1")
+	nextOf(t, r, TypeRide) // matching, version 1
+	ctx := context.Background()
+	ride := func(st dispatch.RideStatus, v int64) {
+		ts.hub.NotifyRide(ctx, "r1", dispatch.RideEvent{Type: "ride", Ride: &dispatch.Ride{ID: "r1", Status: st, Version: v}})
+	}
+	loc := func(ts0 int64) {
+		ts.hub.NotifyRide(ctx, "r1", dispatch.DriverLocationEvent{Type: "driver_location", RideID: "r1", TS: ts0})
+	}
+	loc(1) // matching: no driver yet
+	ride(dispatch.RideAssigned, 3)
+	loc(2)
+	ride(dispatch.RideCancelled, 5)
+	loc(3)                         // from a node that did not know
+	ride(dispatch.RideAssigned, 4) // late, older than the cancel
+	loc(4)
+	ride(dispatch.RideCancelled, 5) // a marker: everything before it arrived
+	var got []string
+	for len(got) < 5 {
+		m := next(t, r)
+		switch m.Type {
+		case TypeRide:
+			var v struct{ Ride dispatch.Ride }
+			_ = m.Decode(&v)
+			got = append(got, fmt.Sprint(v.Ride.Status, "@", v.Ride.Version))
+		default:
+			var l dispatch.DriverLocationEvent
+			_ = m.Decode(&l)
+			got = append(got, fmt.Sprint("loc", l.TS))
+		}
+	}
+	want := "[assigned@3 loc2 cancelled@5 assigned@4 cancelled@5]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("rider got %v, want %s", got, want)
+	}
 }
