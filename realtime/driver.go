@@ -186,6 +186,9 @@ func (s *driverSession) locations(ctx context.Context, msg DriverMessage, ref st
 func (s *driverSession) stale(n, of int, ref string) {
 	s.c.hub.stats.staleFixes.Add(uint64(n))
 	msg := fmt.Sprintf("%d of %d fixes were older than the previous one and were dropped", n, of)
+	if of == 1 {
+		msg = "the fix was older than the previous one and was dropped"
+	}
 	s.c.sendError(CodeStaleFix, msg, ref)
 }
 

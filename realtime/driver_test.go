@@ -316,7 +316,7 @@ func TestDriver_DispatchErrors(t *testing.T) {
 		{`{"type":"start","ride_id":"r1"}`, dispatch.CodePrecondition, "start", "cannot go from assigned"},
 		{`{"type":"arrived","ride_id":"r1"}`, dispatch.CodeUnavailable, "arrived", "retry"},
 		{`{"type":"location","lat":1,"lon":1,"ts":9}`, dispatch.CodePrecondition, "location", "driver is offline"},
-		{`{"type":"location","lat":1,"lon":1,"ts":5}`, CodeStaleFix, "location", "1 of 1 fixes"},
+		{`{"type":"location","lat":1,"lon":1,"ts":5}`, CodeStaleFix, "location", "the fix was older than the previous one"},
 	}
 	for _, ch := range checks {
 		if err := c.SendRaw(ctx, []byte(ch.frame)); err != nil {

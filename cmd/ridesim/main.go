@@ -276,7 +276,11 @@ func load(ctx context.Context, o *options, warn io.Writer) (sim.Input, error) {
 		return sim.Input{}, fmt.Errorf("read traces: %w", err)
 	}
 	if len(vs) == 0 {
-		return sim.Input{}, fmt.Errorf("no usable fixes in %s (%s)", o.traces, st)
+		msg := fmt.Sprintf("no usable fixes in %s (%s)", o.traces, st)
+		if why := trace.Explain(paths, o.format); why != "" {
+			msg += "; " + why
+		}
+		return sim.Input{}, errors.New(msg)
 	}
 	in := sim.Input{Vehicles: vs, CleanStats: st}
 	if o.trips == "" {

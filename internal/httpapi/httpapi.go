@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ridehail/dispatch/dispatch"
 	"github.com/ridehail/dispatch/geo"
@@ -105,13 +106,20 @@ func (a *API) Register(mux *http.ServeMux) {
 
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.Ready != nil {
-		if err := a.cfg.Ready(r.Context()); err != nil {
+		// A probe must answer in time: a backend that hangs (a paused
+		// Redis) is not ready.
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := a.cfg.Ready(ctx); err != nil {
 			writeError(w, &dispatch.Error{Code: dispatch.CodeUnavailable, Message: err.Error()})
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// readyTimeout bounds the /readyz check.
+const readyTimeout = 2 * time.Second
 
 // object is a decoded JSON object. Field names are matched exactly (the
 // contract's names), unlike encoding/json's case-insensitive struct

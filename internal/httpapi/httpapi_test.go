@@ -179,3 +179,16 @@ func FuzzPostBodies(f *testing.F) {
 		}
 	})
 }
+
+// A readiness check that hangs (a paused backend) is cut short: /readyz
+// answers 503 instead of hanging with it.
+func TestReadyzHungBackend(t *testing.T) {
+	mux := http.NewServeMux()
+	hung := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	httpapi.New(&fakeEngine{}, auth.New(nil, nil), httpapi.Config{Ready: hung}).Register(mux)
+	w, out := serve(mux, "GET", "/readyz", "")
+	e, _ := out["error"].(map[string]any)
+	if w.Code != 503 || e["code"] != "unavailable" {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}

@@ -443,3 +443,30 @@ func TestReadTripsErrors(t *testing.T) {
 		}
 	}
 }
+
+// Explain names the flag to fix when a file yields no fix.
+func TestExplain(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.csv")
+	if err := os.WriteFile(file, []byte("v1,2008-05-17T10:00:00Z,37.77,-122.41,1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := trace.Format{Delimiter: ",", IDCol: "0", TimeCol: "1", LatCol: "2", LonCol: "3", OccCol: "4", TimeFormat: trace.TimeRFC3339}
+	for _, tc := range []struct {
+		change func(*trace.Format)
+		want   string
+	}{
+		{func(f *trace.Format) { f.TimeFormat = trace.TimeUnix }, `time "2008-05-17T10:00:00Z" (column 1) does not parse as unix (check -time-format`},
+		{func(f *trace.Format) { f.Delimiter = ";" }, "1 fields, but the columns given need 5 (check -delim"},
+		{func(f *trace.Format) { f.LatCol = "1" }, "latitude \"2008-05-17T10:00:00Z\" (column 1) is not a number"},
+		{func(f *trace.Format) { f.OccCol = "3" }, `occupancy "-122.41" (column 3) is not 0/1`},
+		{func(f *trace.Format) {}, ""},
+	} {
+		f := base
+		tc.change(&f)
+		got := trace.Explain([]string{file}, f)
+		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) || (got != "" && !strings.Contains(got, "line 1")) {
+			t.Errorf("Explain = %q, want it to contain %q", got, tc.want)
+		}
+	}
+}
