@@ -174,34 +174,7 @@ func waitNearby(t *testing.T, base string, want int) {
 // matching: the surviving node's timers still finish both — one assigned
 // to a driver connected to the survivor, one no_driver at its deadline.
 func TestTimersSurviveKill9(t *testing.T) {
-	url := redisURL(t)
-	region := testRegion(t, url)
-	bin := filepath.Join(t.TempDir(), "dispatchd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dispatchd").CombinedOutput(); err != nil {
-		t.Fatalf("build dispatchd: %v\n%s", err, out)
-	}
-	start := func(name string) (string, *exec.Cmd) {
-		ln := freeAddr(t)
-		cmd := exec.Command(bin, "-addr", ln, "-redis", url, "-region", region, "-quote-secret", "s",
-			"-match-timeout", "4s", "-offer-timeout", "20s", "-log-level", "warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		base := "http://" + ln
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			code, _ := doJSONQuiet(base + "/readyz")
-			if code == 200 {
-				return base, cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s did not become ready", name)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	start := dispatchdProcs(t, "-match-timeout", "4s", "-offer-timeout", "20s")
 	a, procA := start("A")
 	b, _ := start("B")
 
@@ -251,33 +224,7 @@ func TestTimersSurviveKill9(t *testing.T) {
 // that A's heartbeat stopped once the driver is stale, and after the grace
 // period send the ride back to matching.
 func TestDriverOfKilledNode(t *testing.T) {
-	url := redisURL(t)
-	region := testRegion(t, url)
-	bin := filepath.Join(t.TempDir(), "dispatchd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dispatchd").CombinedOutput(); err != nil {
-		t.Fatalf("build dispatchd: %v\n%s", err, out)
-	}
-	start := func(name string) (string, *exec.Cmd) {
-		ln := freeAddr(t)
-		cmd := exec.Command(bin, "-addr", ln, "-redis", url, "-region", region, "-quote-secret", "s",
-			"-stale-after", "2s", "-disconnect-grace", "1s", "-node-ttl", "1s", "-log-level", "warn")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		base := "http://" + ln
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			if code, _ := doJSONQuiet(base + "/readyz"); code == 200 {
-				return base, cmd
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s did not become ready", name)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	start := dispatchdProcs(t, "-stale-after", "2s", "-disconnect-grace", "1s", "-node-ttl", "1s")
 	a, procA := start("A")
 	b, _ := start("B")
 
@@ -315,6 +262,40 @@ func TestDriverOfKilledNode(t *testing.T) {
 	// Stale drivers, wherever connected, are not offered rides anyway;
 	// the one of the dead node is not listed either.
 	waitNearby(t, b, 0)
+}
+
+// dispatchdProcs builds dispatchd and returns a function that starts one
+// more node of a cluster on the test's Redis and region (with args added
+// to the flags), waits until it is ready and returns its base URL and
+// process. The processes are killed at cleanup.
+func dispatchdProcs(t *testing.T, args ...string) func(name string) (string, *exec.Cmd) {
+	url := redisURL(t)
+	region := testRegion(t, url)
+	bin := filepath.Join(t.TempDir(), "dispatchd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/dispatchd").CombinedOutput(); err != nil {
+		t.Fatalf("build dispatchd: %v\n%s", err, out)
+	}
+	return func(name string) (string, *exec.Cmd) {
+		ln := freeAddr(t)
+		flags := append([]string{"-addr", ln, "-redis", url, "-region", region, "-quote-secret", "s", "-log-level", "warn"}, args...)
+		cmd := exec.Command(bin, flags...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		base := "http://" + ln
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if code, _ := doJSONQuiet(base + "/readyz"); code == 200 {
+				return base, cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not become ready", name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 func getRide(t *testing.T, base string, r rideJSON) rideJSON {
