@@ -144,7 +144,7 @@ func (c *Config) setDefaults() {
 		c.MaxFixAhead = 5 * time.Minute
 	}
 	if c.MaxSpeedKmh <= 0 {
-		c.MaxSpeedKmh = 250
+		c.MaxSpeedKmh = DefaultMaxSpeedKmh
 	}
 	if c.GPSJitterM <= 0 {
 		c.GPSJitterM = 100

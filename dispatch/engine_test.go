@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -797,5 +798,27 @@ func TestImplausibleTripDistanceIgnored(t *testing.T) {
 	// 900 m in 0.3 s is within the 1 km slack: charged as reported.
 	if got := trip(t, 900); got.TripDistM != 900 {
 		t.Fatalf("plausible distance: trip %v m, want 900", got.TripDistM)
+	}
+}
+
+// PathDistance sums the steps of a GPS path in time order and leaves out a
+// glitch (a point implying a teleport), which would otherwise add its
+// detour twice.
+func TestPathDistance(t *testing.T) {
+	step := func(i int, lat float64) dispatch.Fix {
+		return dispatch.Fix{Lat: lat, Lon: -122.4194, TS: 1_700_000_000_000 + int64(i)*10_000}
+	}
+	north := func(m float64) float64 { return sf.Lat + m/111195 }
+	// 0, 100, 200, (glitch 50 km away), 300 m, 10 s apart, out of order.
+	path := []dispatch.Fix{step(1, north(100)), step(0, north(0)), step(2, north(200)), step(3, north(50_000)), step(4, north(300))}
+	got := dispatch.PathDistance(path, dispatch.DefaultMaxSpeedKmh)
+	if math.Abs(got-300) > 0.5 {
+		t.Fatalf("PathDistance = %.1f m, want 300", got)
+	}
+	if got := dispatch.PathDistance(path[:1], 250); got != 0 {
+		t.Fatalf("one point: %v", got)
+	}
+	if got := dispatch.PathDistance(nil, 250); got != 0 {
+		t.Fatalf("no points: %v", got)
 	}
 }

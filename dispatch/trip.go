@@ -1,11 +1,14 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/ridehail/dispatch/geo"
 	"github.com/ridehail/dispatch/pricing"
 )
 
@@ -93,6 +96,35 @@ func (e *Engine) Arrived(ctx context.Context, driverID, rideID string) (*Ride, e
 // Start marks the rider picked up.
 func (e *Engine) Start(ctx context.Context, driverID, rideID string) (*Ride, error) {
 	return e.driverStep(ctx, driverID, rideID, RideArrived, RideInProgress, nil)
+}
+
+// DefaultMaxSpeedKmh is the default Config.MaxSpeedKmh: the fastest move
+// a fix may imply from the previous one.
+const DefaultMaxSpeedKmh = 250
+
+// jumpFloorM is the move that always passes the speed check, whatever the
+// time between two fixes (GPS noise between fixes a second apart).
+const jumpFloorM = 100
+
+// PathDistance is the length in metres of a trip's GPS path: the sum of
+// great-circle steps between its points in ts order, leaving out a point
+// that implies moving faster than maxSpeedKmh from the last one kept
+// (moves under 100 m always count), so that a GPS glitch does not add its
+// detour twice.
+func PathDistance(path []Fix, maxSpeedKmh float64) float64 {
+	pts := slices.Clone(path)
+	slices.SortStableFunc(pts, func(a, b Fix) int { return cmp.Compare(a.TS, b.TS) })
+	var total float64
+	for i, prev := 1, 0; i < len(pts); i++ {
+		a, b := pts[prev], pts[i]
+		d := geo.Distance(geo.Point{Lat: a.Lat, Lon: a.Lon}, geo.Point{Lat: b.Lat, Lon: b.Lon})
+		if d > jumpFloorM && d > float64(b.TS-a.TS)/1000*maxSpeedKmh/3.6 {
+			continue
+		}
+		total += d
+		prev = i
+	}
+	return total
 }
 
 // implausibleSlackM is added to the distance a trip's duration allows at

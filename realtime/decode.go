@@ -137,7 +137,7 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 	case TypeLocation:
 		m.Fix, err = decodeFix(o, "")
 	case TypeLocations:
-		m.Points, m.Rejected, m.RejectReason, err = decodePoints(o)
+		m.Points, m.Rejected, m.RejectReason, err = decodePoints(o, "points")
 	case TypeStatus:
 		var v struct {
 			Status string `json:"status"`
@@ -175,6 +175,15 @@ func decodeGeneral(b []byte) (DriverMessage, error) {
 				err = errors.New("distance_m must be within [0, 10000000]")
 			default:
 				m.DistanceM = v.DistanceM
+			}
+		}
+		if _, ok := o["path"]; ok && err == nil && m.Type == TypeComplete {
+			// The trip's GPS path (DESIGN §3): its length is the driven
+			// distance unless distance_m says otherwise. Invalid points
+			// are left out, as in a locations batch.
+			var path []dispatch.Fix
+			if path, _, _, err = decodePoints(o, "path"); err == nil && math.IsNaN(v.DistanceM) {
+				m.DistanceM = dispatch.PathDistance(path, dispatch.DefaultMaxSpeedKmh)
 			}
 		}
 	default:
@@ -256,36 +265,37 @@ func optional(prefix, name string, v, lo, hi float64) (*float64, error) {
 	return p, nil
 }
 
-// decodePoints decodes a batch. The batch fails as a whole only when its
-// shape is wrong (points missing, empty, too long, or an element not an
+// decodePoints decodes the list of fixes in member name (a locations
+// batch's points, a complete's path). The list fails as a whole only when
+// its shape is wrong (missing, empty, too long, or an element not an
 // object); a point that is an object but not a valid fix is left out and
 // counted in rejected, with the first such point's reason.
-func decodePoints(o jsonobj.Object) (out []dispatch.Fix, rejected int, reason string, err error) {
-	var v struct {
-		Points []json.RawMessage `json:"points"`
-	}
-	if err := unmarshal(o.Pick("points"), &v); err != nil {
-		return nil, 0, "", err
+func decodePoints(o jsonobj.Object, name string) (out []dispatch.Fix, rejected int, reason string, err error) {
+	var v struct{ Points []json.RawMessage }
+	if raw, ok := o[name]; ok {
+		if err := json.Unmarshal(raw, &v.Points); err != nil {
+			return nil, 0, "", fmt.Errorf("%s must be an array", name)
+		}
 	}
 	switch {
 	case v.Points == nil:
-		return nil, 0, "", errors.New("points is required")
+		return nil, 0, "", fmt.Errorf("%s is required", name)
 	case len(v.Points) == 0:
-		return nil, 0, "", errors.New("points must not be empty")
+		return nil, 0, "", fmt.Errorf("%s must not be empty", name)
 	case len(v.Points) > MaxBatchPoints:
-		return nil, 0, "", fmt.Errorf("points must hold at most %d fixes", MaxBatchPoints)
+		return nil, 0, "", fmt.Errorf("%s must hold at most %d fixes", name, MaxBatchPoints)
 	}
 	out = make([]dispatch.Fix, 0, len(v.Points))
 	for i, raw := range v.Points {
 		t := bytes.TrimLeft(raw, " \t\r\n")
 		if len(t) == 0 || t[0] != '{' {
-			return nil, 0, "", fmt.Errorf("points[%d] must be an object", i)
+			return nil, 0, "", fmt.Errorf("%s[%d] must be an object", name, i)
 		}
 		var p jsonobj.Object
 		if err := json.Unmarshal(raw, &p); err != nil {
-			return nil, 0, "", fmt.Errorf("points[%d] must be an object", i)
+			return nil, 0, "", fmt.Errorf("%s[%d] must be an object", name, i)
 		}
-		f, err := decodeFix(p, fmt.Sprintf("points[%d].", i))
+		f, err := decodeFix(p, fmt.Sprintf("%s[%d].", name, i))
 		if err != nil {
 			if rejected == 0 {
 				reason = err.Error()

@@ -388,8 +388,23 @@ func TestDecodeDriverMessage_Valid(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.frame, got, tc.want)
 		}
 	}
+	// complete may carry the trip's GPS path: its length is the distance,
+	// unless distance_m is given; invalid points are left out.
+	path := `"path":[{"lat":37.7749,"lon":-122.4194,"ts":1000},{"lat":37.7758,"lon":-122.4194,"ts":11000},{"lat":95,"lon":0,"ts":12000}]`
+	m, err := DecodeDriverMessage([]byte(`{"type":"complete","ride_id":"r",` + path + `}`))
+	if err != nil || m.DistanceM < 99 || m.DistanceM > 101 {
+		t.Fatalf("complete with a path: %+v, %v; want about 100 m", m, err)
+	}
+	if m, err := DecodeDriverMessage([]byte(`{"type":"complete","ride_id":"r","distance_m":5000,` + path + `}`)); err != nil || m.DistanceM != 5000 {
+		t.Fatalf("complete with distance_m and a path: %+v, %v", m, err)
+	}
+	for _, bad := range []string{`"path":{}`, `"path":[]`, `"path":[1]`} {
+		if _, err := DecodeDriverMessage([]byte(`{"type":"complete","ride_id":"r",` + bad + `}`)); err == nil {
+			t.Errorf("complete with %s: no error", bad)
+		}
+	}
 	// Boundaries are valid, also for the batch.
-	m, err := DecodeDriverMessage([]byte(`{"type":"locations","points":[{"lat":90,"lon":180,"ts":1},{"lat":-90,"lon":-180,"ts":2,"heading":360,"speed":0,"accuracy":0}]}`))
+	m, err = DecodeDriverMessage([]byte(`{"type":"locations","points":[{"lat":90,"lon":180,"ts":1},{"lat":-90,"lon":-180,"ts":2,"heading":360,"speed":0,"accuracy":0}]}`))
 	if err != nil || len(m.Points) != 2 || m.Points[1].Heading == nil || *m.Points[1].Heading != 360 || m.Points[0].Heading != nil {
 		t.Fatalf("batch: %+v, %v", m, err)
 	}
