@@ -18,7 +18,9 @@ import (
 //	rediss-sentinel://...                             Sentinel, TLS to the master
 //
 // The options are go-redis's URL query parameters (dial_timeout,
-// pool_size, ...). For Sentinel, user:pass authenticate to the Sentinels
+// pool_size, ...). Every client honours its callers' context deadlines
+// (ContextTimeoutEnabled), so a hung server cannot hold a request, a probe
+// or a timer past its deadline. For Sentinel, user:pass authenticate to the Sentinels
 // and ?password= (and ?username=) to the master, as in go-redis.
 func NewClient(url string) (goredis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(url, "://")
@@ -31,6 +33,7 @@ func NewClient(url string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: url %q: %w", redact(url), err)
 		}
+		o.ContextTimeoutEnabled = true
 		return goredis.NewClient(o), nil
 	case "redis-cluster", "rediss-cluster":
 		u, err := multiHostURL(strings.TrimSuffix(scheme, "-cluster"), rest, "")
@@ -41,6 +44,7 @@ func NewClient(url string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: url %q: %w", redact(url), err)
 		}
+		o.ContextTimeoutEnabled = true
 		return goredis.NewClusterClient(o), nil
 	case "redis-sentinel", "rediss-sentinel":
 		authority, _, _ := strings.Cut(rest, "/")
@@ -66,6 +70,7 @@ func NewClient(url string) (goredis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis: url %q: %w", redact(url), err)
 		}
+		o.ContextTimeoutEnabled = true
 		return goredis.NewFailoverClient(o), nil
 	}
 	return nil, fmt.Errorf("redis: url %q: unsupported scheme %q", redact(url), scheme)

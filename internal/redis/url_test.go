@@ -91,3 +91,28 @@ func TestMultiHostURL(t *testing.T) {
 		}
 	}
 }
+
+// Every client honours its callers' context deadlines: without
+// ContextTimeoutEnabled, go-redis waits out its own read timeout on a hung
+// server (a /readyz probe took 5 s against a paused Redis).
+func TestClientsHonourContextDeadlines(t *testing.T) {
+	for _, url := range []string{"redis://127.0.0.1:1/0", "unix:///tmp/x.sock", "redis-cluster://127.0.0.1:1,127.0.0.1:2", "redis-sentinel://m@127.0.0.1:1"} {
+		c, err := NewClient(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var on bool
+		switch c := c.(type) {
+		case *goredis.Client:
+			on = c.Options().ContextTimeoutEnabled
+		case *goredis.ClusterClient:
+			on = c.Options().ContextTimeoutEnabled
+		default:
+			t.Fatalf("%s: client %T", url, c)
+		}
+		if !on {
+			t.Errorf("%s: ContextTimeoutEnabled is off", url)
+		}
+		_ = c.Close()
+	}
+}
