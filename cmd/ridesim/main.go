@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
@@ -161,8 +162,11 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 			return nil, fmt.Errorf("-end: %w", err)
 		}
 	}
-	if s.Speed <= 0 || s.AcceptProb < 0 || s.AcceptProb > 1 {
+	if !(s.Speed > 0) || math.IsInf(s.Speed, 0) || !(s.AcceptProb >= 0 && s.AcceptProb <= 1) {
 		return nil, errors.New("-speed must be > 0 and -accept within [0, 1]")
+	}
+	if o.duration < 0 {
+		return nil, errors.New("-duration must not be negative")
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -200,6 +204,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o.sim.Start, o.sim.End = start, end
 	if o.duration > 0 {
 		o.sim.End = start.Add(o.duration)
+	}
+	if err := checkTripsInWindow(o, in.Trips); err != nil {
+		return err
 	}
 	if o.offline {
 		fmt.Fprintf(stdout, "ridesim: %d vehicles, %d fixes kept of %d, %d trips; window %s → %s, offline on a virtual clock (policy %s)\n",
@@ -339,4 +346,38 @@ func startInProcess(ctx context.Context, o *options, clock *sim.Clock, stderr io
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// checkTripsInWindow fails a run whose trip file has trips but none inside
+// the replay window: a wrong -trips-tz or -trips-time-format, or traces
+// and trips from different periods. Such a run would replay drivers only
+// and report 0 requests.
+func checkTripsInWindow(o *options, trips []trace.Trip) error {
+	if o.trips == "" || len(trips) == 0 {
+		return nil
+	}
+	first, last := trips[0].PickupT, trips[0].PickupT
+	for _, tr := range trips {
+		if !tr.PickupT.Before(o.sim.Start) && tr.PickupT.Before(o.sim.End) {
+			return nil
+		}
+		first, last = minTime(first, tr.PickupT), maxTime(last, tr.PickupT)
+	}
+	f := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	return fmt.Errorf("none of the %d trips in %s falls inside the replay window %s → %s (the trips span %s → %s): check -trips-tz, -trips-time-format, -start/-end, or that traces and trips cover the same period",
+		len(trips), o.trips, f(o.sim.Start), f(o.sim.End), f(first), f(last))
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

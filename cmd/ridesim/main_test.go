@@ -18,13 +18,16 @@ func TestRunFailsClearly(t *testing.T) {
 		args []string
 		want string
 	}{
-		"missing traces": {[]string{"-traces", "/nonexistent/dir"}, "read traces"},
-		"bad flag":       {[]string{"-speed", "-3"}, "-speed must be > 0"},
-		"unreachable":    {[]string{"-traces", "../../testdata/cabspotting", "-server", "http://127.0.0.1:1"}, "server unreachable"},
-		"bad tz":         {[]string{"-tz", "Mars/Olympus"}, "-tz"},
-		"bad start":      {[]string{"-start", "yesterday"}, "-start"},
-		"point and lat":  {[]string{"-point-col", "2", "-lat-col", "1"}, "not both"},
-		"empty window":   {[]string{"-traces", "../../testdata/cabspotting", "-start", "2001-01-01T00:00:00Z", "-end", "2001-01-02T00:00:00Z"}, "no vehicle"},
+		"missing traces":  {[]string{"-traces", "/nonexistent/dir"}, "read traces"},
+		"bad flag":        {[]string{"-speed", "-3"}, "-speed must be > 0"},
+		"unreachable":     {[]string{"-traces", "../../testdata/cabspotting", "-server", "http://127.0.0.1:1"}, "server unreachable"},
+		"bad tz":          {[]string{"-tz", "Mars/Olympus"}, "-tz"},
+		"bad start":       {[]string{"-start", "yesterday"}, "-start"},
+		"point and lat":   {[]string{"-point-col", "2", "-lat-col", "1"}, "not both"},
+		"speed NaN":       {[]string{"-speed", "NaN"}, "-speed must be > 0"},
+		"duration < 0":    {[]string{"-duration", "-1h"}, "-duration must not be negative"},
+		"trips elsewhere": {[]string{"-traces", "../../testdata/cabspotting", "-offline", "-trips", "../../internal/trace/testdata/trips.csv", "-trips-header", "-trips-time-col", "pickup_datetime", "-trips-lat-col", "pickup_latitude", "-trips-lon-col", "pickup_longitude", "-trips-time-format", "2006-01-02 15:04:05"}, "none of the"},
+		"empty window":    {[]string{"-traces", "../../testdata/cabspotting", "-start", "2001-01-01T00:00:00Z", "-end", "2001-01-02T00:00:00Z"}, "no vehicle"},
 	}
 	for name, c := range cases {
 		var out, errb bytes.Buffer

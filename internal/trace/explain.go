@@ -53,7 +53,13 @@ func Explain(paths []string, f Format) string {
 
 // explainRow returns why row fs gives no fix, or "".
 func explainRow(f Format, c fixColumns, tp timeParser, fs []string) string {
-	if !c.fits(len(fs)) {
+	if !c.fits(fs) {
+		switch {
+		case c.exact > 0:
+			return fmt.Sprintf("%d fields, but -columns says %d", len(fs), c.exact)
+		case len(fs) >= c.need && c.max > 0:
+			return fmt.Sprintf("%d fields with values, more than the header's %d (check -delim, and quoting of fields holding it)", len(fs), c.max)
+		}
 		return fmt.Sprintf("%d fields, but the columns given need %d (check -delim, -columns and the column flags)", len(fs), c.need)
 	}
 	if c.id >= 0 && fs[c.id] == "" {
@@ -79,13 +85,20 @@ func explainRow(f Format, c fixColumns, tp timeParser, fs []string) string {
 		}
 		return ""
 	}
-	for _, col := range []struct {
+	var v [2]float64
+	for k, col := range []struct {
 		name string
 		i    int
 	}{{"latitude", c.lat}, {"longitude", c.lon}} {
-		if _, err := strconv.ParseFloat(fs[col.i], 64); err != nil {
+		x, err := strconv.ParseFloat(fs[col.i], 64)
+		if err != nil {
 			return fmt.Sprintf("%s %q (column %d) is not a number (check -lat-col and -lon-col)", col.name, strings.TrimSpace(fs[col.i]), col.i)
 		}
+		v[k] = x
+	}
+	lat, lon := v[0], v[1]
+	if (lat < -90 || lat > 90) && lon >= -90 && lon <= 90 && lat >= -180 && lat <= 180 {
+		return fmt.Sprintf("latitude %v (column %d) is out of range while longitude %v (column %d) would be a latitude: are lat and lon swapped? (check -lat-col and -lon-col)", lat, c.lat, lon, c.lon)
 	}
 	return ""
 }

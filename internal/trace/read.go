@@ -54,11 +54,26 @@ func resolveFixColumns(f Format, header []string) (fixColumns, error) {
 	return c, nil
 }
 
-func (c fixColumns) fits(n int) bool {
+// fits reports whether a row of fields fs has a usable number of fields.
+// Beyond the header's count, only empty fields are allowed: rows that end
+// in a delimiter the header does not ("a,b,c,,"), as some published trip
+// files do.
+func (c fixColumns) fits(fs []string) bool {
+	n := len(fs)
 	if c.exact > 0 {
 		return n == c.exact
 	}
-	return n >= c.need && (c.max == 0 || n <= c.max)
+	if n < c.need {
+		return false
+	}
+	if c.max > 0 {
+		for _, extra := range fs[min(c.max, n):] {
+			if strings.TrimSpace(extra) != "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ReadFixes reads the fixes of one stream in Format f. name is the file
@@ -127,7 +142,7 @@ type rowReader struct {
 
 // row appends the fixes of one row to fixes, counting drops.
 func (rr *rowReader) row(fs []string, fixes []Fix) []Fix {
-	if !rr.cols.fits(len(fs)) {
+	if !rr.cols.fits(fs) {
 		rr.st.Malformed++
 		return fixes
 	}

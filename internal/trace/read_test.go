@@ -460,6 +460,7 @@ func TestExplain(t *testing.T) {
 		{func(f *trace.Format) { f.Delimiter = ";" }, "1 fields, but the columns given need 5 (check -delim"},
 		{func(f *trace.Format) { f.LatCol = "1" }, "latitude \"2008-05-17T10:00:00Z\" (column 1) is not a number"},
 		{func(f *trace.Format) { f.OccCol = "3" }, `occupancy "-122.41" (column 3) is not 0/1`},
+		{func(f *trace.Format) { f.LatCol, f.LonCol = "3", "2" }, "latitude -122.41 (column 3) is out of range while longitude 37.77 (column 2) would be a latitude: are lat and lon swapped?"},
 		{func(f *trace.Format) {}, ""},
 	} {
 		f := base
@@ -468,5 +469,23 @@ func TestExplain(t *testing.T) {
 		if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) || (got != "" && !strings.Contains(got, "line 1")) {
 			t.Errorf("Explain = %q, want it to contain %q", got, tc.want)
 		}
+	}
+}
+
+// Rows ending in delimiters the header does not have ("...,,") are read:
+// the extra fields are empty. An extra field with a value still makes the
+// row malformed.
+func TestReadTrailingDelimiters(t *testing.T) {
+	in := "id,t,lat,lon\nv1,1000,37.77,-122.41,,\nv1,1010,37.78,-122.41,\nv1,1020,37.79,-122.41,x\n"
+	f := trace.Format{Delimiter: ",", Header: true, IDCol: "id", TimeCol: "t", LatCol: "lat", LonCol: "lon"}
+	fixes, st, err := trace.ReadFixes(strings.NewReader(in), "x.csv", f)
+	if err != nil || len(fixes) != 2 || st.Malformed != 1 {
+		t.Fatalf("fixes %d, stats %v, err %v; want 2 fixes, 1 malformed", len(fixes), st, err)
+	}
+	trips := "pickup_time,pickup_lat,pickup_lon\n1000,37.77,-122.41,,\n"
+	tf := trace.TripFormat{Delimiter: ",", Header: true, TimeCol: "pickup_time", LatCol: "pickup_lat", LonCol: "pickup_lon"}
+	got, tst, err := trace.ReadTrips(strings.NewReader(trips), tf)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("trips %d, stats %v, err %v; want 1", len(got), tst, err)
 	}
 }

@@ -170,7 +170,7 @@ type tripReader struct {
 func (tr *tripReader) row(fs []string) (Trip, bool) {
 	c := tr.cols
 	var trip Trip
-	if !c.fit.fits(len(fs)) {
+	if !c.fit.fits(fs) {
 		tr.st.Malformed++
 		return trip, false
 	}
