@@ -312,10 +312,16 @@ func load(ctx context.Context, o *options, warn io.Writer) (sim.Input, error) {
 	if len(trips) == 0 {
 		return sim.Input{}, fmt.Errorf("no usable trips in %s (%s): check -trips-time-format and the -trips-*-col flags", o.trips, st)
 	}
-	if st.Dropped() > 0 {
-		fmt.Fprintf(warn, "ridesim: %s: %d trips kept, dropped %s\n", o.trips, len(trips), st)
+	if n := st.Dropped() - st.Blank; n > 0 {
+		var why []string
+		for _, d := range st.Drops() {
+			if d.N > 0 && d.Name != "blank" {
+				why = append(why, fmt.Sprintf("%s=%d", d.Name, d.N))
+			}
+		}
+		fmt.Fprintf(warn, "ridesim: %s: %d trips kept, %d rows dropped (%s)\n", o.trips, len(trips), n, strings.Join(why, " "))
 	}
-	in.Trips = trips
+	in.Trips, in.TripFileStats = trips, st
 	return in, nil
 }
 

@@ -127,7 +127,7 @@ func RunOffline(ctx context.Context, cfg Config, in Input, ecfg dispatch.Config)
 		}
 		o.drain(ctx)
 	}
-	rep := o.col.report(in.CleanStats, trips, in.TripStats)
+	rep := o.col.report(in.CleanStats, trips, in.TripStats, in.TripFileStats)
 	rep.SimStart, rep.SimEnd = start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)
 	rep.Speed, rep.Seed = 0, cfg.Seed
 	rep.WallClockS = round2(time.Since(wall0).Seconds())

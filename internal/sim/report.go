@@ -107,11 +107,11 @@ type Report struct {
 	Seed       int64   `json:"seed"`
 }
 
-func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripStats) Report {
+func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripStats, tripFile trace.Stats) Report {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := Report{
-		Vehicles: int(c.vehicles.Load()), FixesRead: clean.Records, FixesKept: clean.Kept,
+		Vehicles: int(c.vehicles.Load()), FixesRead: clean.Records + clean.Malformed + clean.Empty, FixesKept: clean.Kept,
 		FixesDropped: map[string]int{}, FixesSent: c.fixesSent.Load(), FixesRejected: c.fixesRejected.Load(),
 		Trips: trips, Requests: c.requests.Load(), RequestErrors: copyMap(c.reqErrs),
 		Matched: c.matched.Load(), NoDriver: c.noDriver.Load(), Cancelled: c.cancelled.Load(),
@@ -119,11 +119,21 @@ func (c *collector) report(clean trace.Stats, trips int, tripStats trace.TripSta
 		RevokedTaken: c.lostRaces.Load(), Disconnects: c.disconnects.Load(), ProtocolErrors: copyMap(c.protoErrs),
 	}
 	for _, d := range clean.Drops() {
-		r.FixesDropped[d.Name] = d.N
+		if d.Name != "blank" { // blank lines were never fixes: read = kept + dropped
+			r.FixesDropped[d.Name] = d.N
+		}
 	}
 	if tripStats.Flicker+tripStats.Gap+tripStats.Unfinished+tripStats.Unknown > 0 {
 		r.TripsDropped = map[string]int{"flicker": tripStats.Flicker, "gap": tripStats.Gap,
 			"unfinished": tripStats.Unfinished, "unknown": tripStats.Unknown}
+	}
+	for _, d := range tripFile.Drops() {
+		if d.N > 0 && d.Name != "blank" {
+			if r.TripsDropped == nil {
+				r.TripsDropped = map[string]int{}
+			}
+			r.TripsDropped[d.Name] += d.N
+		}
 	}
 	if r.Requests > 0 {
 		r.MatchedPct = round2(100 * float64(r.Matched) / float64(r.Requests))

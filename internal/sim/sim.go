@@ -126,6 +126,9 @@ type Input struct {
 	Trips      []trace.Trip
 	CleanStats trace.Stats
 	TripStats  trace.TripStats
+	// TripFileStats counts the rows of a trip file (when trips come from
+	// one) and why the unusable ones were dropped.
+	TripFileStats trace.Stats
 }
 
 // Window returns the simulated window cfg and in select: cfg's bounds, else
@@ -251,7 +254,7 @@ func Run(ctx context.Context, cfg Config, in Input, srv Server, clock *Clock) (R
 	wg.Wait()
 	<-progDone
 
-	rep := col.report(in.CleanStats, len(trips), in.TripStats)
+	rep := col.report(in.CleanStats, len(trips), in.TripStats, in.TripFileStats)
 	rep.SimStart, rep.SimEnd = start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)
 	rep.Speed, rep.Seed = cfg.Speed, cfg.Seed
 	rep.WallClockS = round2(time.Since(wall0).Seconds())

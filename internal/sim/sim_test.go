@@ -138,6 +138,13 @@ func TestOfflineDeterministic(t *testing.T) {
 		t.Fatalf("same seed, different runs:\n%+v\n%+v", a, b)
 	}
 	t.Logf("%+v", a)
+	dropped := 0
+	for _, n := range a.FixesDropped {
+		dropped += n
+	}
+	if a.FixesRead != a.FixesKept+dropped || a.FixesRead == 0 {
+		t.Fatalf("fixes read %d != kept %d + dropped %d (%v)", a.FixesRead, a.FixesKept, dropped, a.FixesDropped)
+	}
 	if a.Requests < 100 || a.Matched < a.Requests*8/10 || a.Completed == 0 || a.FixesRejected != 0 || len(a.ProtocolErrors) != 0 {
 		t.Fatalf("offline run: %+v", a)
 	}
