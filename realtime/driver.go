@@ -168,6 +168,7 @@ func (s *driverSession) locations(ctx context.Context, msg DriverMessage, ref st
 			} else {
 				if failed == 0 {
 					code, reason = wireError(err)
+					reason = fmt.Sprintf("the fix with ts %d: %s", f.TS, reason)
 				}
 				failed++
 			}

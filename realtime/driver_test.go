@@ -412,3 +412,27 @@ func TestDecodeDriverMessage_Valid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A fix of a batch the engine refuses (an implausible jump) is named by
+// its ts in the batch's error; the others are applied.
+func TestDriver_BatchEngineRejectNamesFix(t *testing.T) {
+	d := &fakeDispatcher{UpdateLocationFn: func(_ context.Context, _ string, f dispatch.Fix) error {
+		if f.TS == 2000 {
+			return dispatch.Errorf(dispatch.CodeInvalid, "location: implausible jump")
+		}
+		return nil
+	}}
+	ts := newTestServer(t, serverOpts{d: d})
+	c := ts.dialDriver(t, "d1")
+	nextOf(t, c, TypeWelcome)
+	if err := c.SendRaw(context.Background(), []byte(`{"type":"locations","points":[{"lat":1,"lon":1,"ts":1000},{"lat":2,"lon":2,"ts":2000},{"lat":1,"lon":1,"ts":3000}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	e := nextError(t, c)
+	if e.Code != dispatch.CodeInvalid || e.Message != "1 of 3 fixes were rejected: the fix with ts 2000: location: implausible jump" {
+		t.Fatalf("error = %+v", e)
+	}
+	if n := len(d.waitCalls(t, "UpdateLocation", 3)); n != 3 {
+		t.Fatalf("%d fixes offered to the engine", n)
+	}
+}
